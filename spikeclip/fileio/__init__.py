@@ -1,0 +1,42 @@
+import os
+from typing import Optional
+
+import numpy as np
+
+from .dat import (DEFAULT_HEIGHT, DEFAULT_WIDTH, check_spike_array, dat_num_frames, decode_frames,
+                  encode_frames, frame_bytes, read_dat, write_dat)
+from .npz import SpikeRecord, read_npz, write_npz
+
+
+def read_spikes(path: str,
+                height: int = DEFAULT_HEIGHT,
+                width: int = DEFAULT_WIDTH) -> SpikeRecord:
+    """Read a ``.dat`` (label-less) or ``.npz`` recording as a :class:`SpikeRecord`.
+
+    Raises:
+        SpikeFormatError: Unknown extension or a malformed file.
+    """
+    from ..utils.errors import SpikeFormatError
+    ext = os.path.splitext(path)[1].lower()
+    if ext == '.dat':
+        return SpikeRecord(read_dat(path, height, width), None, None)
+    if ext == '.npz':
+        return read_npz(path, require_label=False)
+    raise SpikeFormatError(f'{path}: unknown spike file type {ext!r}; expected .dat or .npz')
+
+
+def center_window(num_frames: int, window: Optional[int], center: Optional[int] = None):
+    """``(start, stop)`` of a ``window``-frame slice centred on ``center`` (default: the middle),
+    shifted to stay inside ``[0, num_frames)``."""
+    if window is None or window >= num_frames:
+        return 0, num_frames
+    center = num_frames // 2 if center is None else center
+    start = min(max(center - window // 2, 0), num_frames - window)
+    return start, start + window
+
+
+__all__ = [
+    'DEFAULT_HEIGHT', 'DEFAULT_WIDTH', 'SpikeRecord', 'center_window', 'check_spike_array',
+    'dat_num_frames', 'decode_frames', 'encode_frames', 'frame_bytes', 'read_dat', 'read_npz',
+    'read_spikes', 'write_dat', 'write_npz'
+]

@@ -1,0 +1,144 @@
+"""Reader and writer of raw spike-camera ``.dat`` recordings.
+
+Format: a sequence of frames; each frame holds ``H * W`` bits, 8 pixels per byte, the
+least-significant bit first, pixels in row-major order, and the rows stored bottom-up (the first
+stored row is the bottom image row). A frame occupies ``ceil(H * W / 8)`` bytes; when ``H * W`` is
+not a multiple of 8 the unused high bits of the frame's last byte are zero. 250x400 is the common
+sensor size (12 500 bytes per frame).
+
+Arrays in memory are ``[T, H, W]`` uint8 with values 0/1, row 0 at the top.
+"""
+import os
+from typing import Optional, Tuple
+
+import numpy as np
+
+from ..utils.atomic import atomic_write_bytes
+from ..utils.errors import SpikeFormatError
+
+DEFAULT_HEIGHT = 250
+DEFAULT_WIDTH = 400
+# Sensor sizes suggested when a file does not fit the size that was asked for.
+COMMON_SIZES = ((250, 400), (256, 256), (250, 250), (224, 224), (400, 250), (1000, 1000))
+
+
+def frame_bytes(height: int, width: int) -> int:
+    """Bytes of one frame of ``height x width`` pixels."""
+    return (height * width + 7) // 8
+
+
+def dat_num_frames(path: str, height: int = DEFAULT_HEIGHT, width: int = DEFAULT_WIDTH) -> int:
+    """Number of frames in a ``.dat`` file, checking that its size is a whole number of frames.
+
+    Raises:
+        SpikeFormatError: The file is missing, empty, or its size is not a multiple of the frame
+            size (the message names the file, both sizes, and common sizes that would fit).
+    """
+    if height <= 0 or width <= 0:
+        raise SpikeFormatError(f'{path}: height and width must be positive, got {height}x{width}')
+    if not os.path.isfile(path):
+        raise SpikeFormatError(f'{path}: no such .dat file')
+    size = os.path.getsize(path)
+    fb = frame_bytes(height, width)
+    if size == 0:
+        raise SpikeFormatError(f'{path}: the file is empty (0 bytes); expected frames of '
+                               f'{height}x{width} pixels ({fb} bytes each)')
+    if size % fb:
+        fits = [f'{h}x{w}' for h, w in COMMON_SIZES if size % frame_bytes(h, w) == 0]
+        hint = (f'; sizes that would fit: {", ".join(fits)}' if fits else
+                '; no common sensor size fits, so the file is probably truncated')
+        raise SpikeFormatError(
+            f'{path}: {size} bytes is not a whole number of {height}x{width} frames '
+            f'({fb} bytes per frame, {size // fb} whole frames and {size % fb} bytes left over)'
+            f'{hint}. Check --height/--width or whether the file is truncated')
+    return size // fb
+
+
+def decode_frames(raw: np.ndarray, height: int, width: int, flip: bool = True) -> np.ndarray:
+    """Decode packed frames.
+
+    Args:
+        raw (np.ndarray): ``[T, frame_bytes]`` uint8 packed bits.
+        height (int): Frame height H.
+        width (int): Frame width W.
+        flip (bool): Undo the bottom-up row order. Defaults to True.
+
+    Returns:
+        np.ndarray: ``[T, H, W]`` uint8 spikes (0/1).
+    """
+    bits = np.unpackbits(raw, axis=1, count=height * width, bitorder='little')
+    spikes = bits.reshape(-1, height, width)
+    return np.ascontiguousarray(spikes[:, ::-1]) if flip else spikes
+
+
+def read_dat(path: str,
+             height: int = DEFAULT_HEIGHT,
+             width: int = DEFAULT_WIDTH,
+             start: int = 0,
+             num_frames: Optional[int] = None,
+             flip: bool = True) -> np.ndarray:
+    """Read frames ``[start, start + num_frames)`` of a ``.dat`` file without decoding the rest.
+
+    Args:
+        path (str): The ``.dat`` file.
+        height (int): Frame height H. Defaults to 250.
+        width (int): Frame width W. Defaults to 400.
+        start (int): First frame to read. Defaults to 0.
+        num_frames (int, optional): Frames to read; all remaining frames if None.
+        flip (bool): Undo the bottom-up row order. Defaults to True.
+
+    Returns:
+        np.ndarray: ``[T, H, W]`` uint8 spikes (0/1).
+    """
+    total = dat_num_frames(path, height, width)
+    if num_frames is None:
+        num_frames = total - start
+    if start < 0 or num_frames <= 0 or start + num_frames > total:
+        raise SpikeFormatError(f'{path}: frames [{start}, {start + num_frames}) requested but the '
+                               f'file holds {total} frames of {height}x{width}')
+    fb = frame_bytes(height, width)
+    raw = np.fromfile(path, dtype=np.uint8, count=num_frames * fb, offset=start * fb)
+    return decode_frames(raw.reshape(num_frames, fb), height, width, flip)
+
+
+def encode_frames(spikes: np.ndarray, flip: bool = True) -> bytes:
+    """Pack ``[T, H, W]`` 0/1 spikes into ``.dat`` bytes (the inverse of :func:`decode_frames`)."""
+    spikes = check_spike_array(spikes, 'spikes')
+    t, h, w = spikes.shape
+    if flip:
+        spikes = spikes[:, ::-1]
+    flat = np.ascontiguousarray(spikes).reshape(t, h * w)
+    return np.packbits(flat, axis=1, bitorder='little').tobytes()
+
+
+def write_dat(path: str, spikes: np.ndarray, flip: bool = True) -> None:
+    """Write ``[T, H, W]`` 0/1 spikes to ``path`` atomically in the ``.dat`` format."""
+    atomic_write_bytes(path, encode_frames(spikes, flip))
+
+
+def check_spike_array(spikes: np.ndarray, name: str) -> np.ndarray:
+    """Check that ``spikes`` is a ``[T, H, W]`` array of 0/1 values and return it as uint8.
+
+    Raises:
+        SpikeFormatError: Wrong number of dimensions, an empty axis, or values other than 0 and 1.
+    """
+    spikes = np.asarray(spikes)
+    if spikes.ndim != 3 or min(spikes.shape) == 0:
+        raise SpikeFormatError(f'{name}: expected spikes of shape [T, H, W] with T, H, W > 0, '
+                               f'got shape {tuple(spikes.shape)}')
+    if spikes.dtype == np.bool_:
+        return spikes.astype(np.uint8)
+    if not (np.issubdtype(spikes.dtype, np.integer) or np.issubdtype(spikes.dtype, np.floating)):
+        raise SpikeFormatError(f'{name}: expected a numeric spike array, got dtype {spikes.dtype}')
+    if spikes.dtype != np.uint8 or spikes.max() > 1:
+        bad = (spikes != 0) & (spikes != 1)
+        if bad.any():
+            vals = np.unique(spikes[bad])[:5].tolist()
+            raise SpikeFormatError(f'{name}: spikes must be binary (0/1), found values {vals}')
+    return spikes.astype(np.uint8, copy=False)
+
+
+def dat_shape(path: str, height: int = DEFAULT_HEIGHT,
+              width: int = DEFAULT_WIDTH) -> Tuple[int, int, int]:
+    """``(T, H, W)`` of a ``.dat`` file."""
+    return dat_num_frames(path, height, width), height, width

@@ -1,0 +1,3 @@
+from .base import BaseLoss, reduce_loss
+
+__all__ = ['BaseLoss', 'reduce_loss']

@@ -1,0 +1,58 @@
+"""Shared machinery of the losses: weighting, reduction, and the inputs protocol.
+
+Every loss declares in ``inputs`` which entries of the stage model's loss context it consumes;
+the stage model calls ``loss(**{k: ctx[k] for k in loss.inputs})``. The context keys are:
+
+    pred            [N, 1, H, W] the image being trained, in [0, 1]
+    target          [N, 1, H, W] the reference image, where the data has one
+    spikes          [N, T, H, W] the input spike window (0/1 floats)
+    coarse          [N, 1, H, W] the frozen stage-1 image (stage 3)
+    labels          [N] class indices, where the data has them
+    clip            the stage's FrozenCLIP (see spikeclip.models.clip)
+    class_features  [K, D] L2-normalised text features of the class prompts
+    prompt_features [2, D] L2-normalised features of the (high, low) quality prompts
+
+A loss whose input the data lacks (say ``target`` on unlabelled data) makes the stage model raise
+an error naming the loss and the missing input.
+"""
+from typing import Tuple
+
+import torch
+from torch import nn
+
+
+def reduce_loss(loss: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Reduce an element-wise loss with ``'mean'``, ``'sum'`` or ``'none'``."""
+    if reduction == 'mean':
+        return loss.mean()
+    if reduction == 'sum':
+        return loss.sum()
+    if reduction == 'none':
+        return loss
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+class BaseLoss(nn.Module):
+    """Base of all losses.
+
+    Args:
+        loss_weight (float): Multiplier of the loss. Defaults to 1.0.
+        reduction (str): ``'mean'``, ``'sum'`` or ``'none'``. Defaults to ``'mean'``.
+        name (str, optional): Key in the loss dict (``loss_<name>``); defaults to the class name
+            in snake case, e.g. ``L1Loss`` -> ``loss_l1``.
+    """
+    inputs: Tuple[str, ...] = ('pred', 'target')
+
+    def __init__(self, loss_weight: float = 1.0, reduction: str = 'mean', name: str = None):
+        super().__init__()
+        if reduction not in ('mean', 'sum', 'none'):
+            raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        self.loss_weight = float(loss_weight)
+        self.reduction = reduction
+        self.name = name or _default_name(type(self).__name__)
+
+
+def _default_name(cls_name: str) -> str:
+    import re
+    base = cls_name[:-4] if cls_name.endswith('Loss') else cls_name
+    return 'loss_' + re.sub(r'(?<=[a-z0-9])(?=[A-Z])', '_', base).lower()

@@ -1,0 +1,116 @@
+"""Integrate-and-fire spike-camera simulator.
+
+Model (per pixel ``x``, frame ``t``)::
+
+    a_0(x) ~ U[0, theta(x))                                   initial accumulator
+    e_t(x) = min(gain * I_t(x) + dark_current, theta(x))      light per frame (optionally Poisson)
+    a_t(x) = a_{t-1}(x) + e_t(x)
+    s_t(x) = 1 if a_t(x) >= theta(x), and then a_t(x) -= theta(x)   (subtract, not reset to 0)
+
+so the mean spike rate is ``gain * I / theta`` spikes per frame. The light per frame is capped at
+the threshold because the sensor reads each pixel once per frame (at most one spike per frame).
+With that cap the recurrence has a closed form, ``N_t = floor((a_0 + sum_{k<=t} e_k) / theta)``
+spikes up to frame ``t``, which this module evaluates with one cumulative sum over frames: it is
+vectorized over frames and batched, and it runs on torch tensors (CPU or CUDA) or numpy arrays.
+
+Noise options:
+    * ``dark_current``: light-independent charge per frame (in threshold units), giving dark spikes.
+    * ``threshold_mismatch``: per-pixel threshold ``theta * (1 + sigma * N(0, 1))`` (fixed-pattern
+      noise), clipped to at least ``0.2 * theta``.
+    * ``photons_per_frame``: photon shot noise; ``e_t`` becomes ``Poisson(e_t * p) / p`` where ``p``
+      is the expected photon count of a pixel at unit light per frame (larger is less noisy).
+"""
+from dataclasses import dataclass
+from typing import Optional, Union
+
+import numpy as np
+import torch
+
+ArrayLike = Union[np.ndarray, torch.Tensor]
+
+
+@dataclass
+class SpikeCameraModel:
+    """Parameters of the simulated sensor.
+
+    Args:
+        gain (float): Light level: threshold units gathered per frame at intensity 1.
+            Defaults to 0.5 (a white pixel fires every other frame).
+        threshold (float): Firing threshold theta. Defaults to 1.0.
+        dark_current (float): Light-independent charge per frame. Defaults to 0.
+        threshold_mismatch (float): Relative std of the per-pixel threshold. Defaults to 0.
+        photons_per_frame (float, optional): Photons per frame at unit light for shot noise;
+            None disables shot noise. Defaults to None.
+    """
+    gain: float = 0.5
+    threshold: float = 1.0
+    dark_current: float = 0.0
+    threshold_mismatch: float = 0.0
+    photons_per_frame: Optional[float] = None
+
+    def __post_init__(self):
+        if self.gain <= 0 or self.threshold <= 0:
+            raise ValueError(f'gain and threshold must be positive, got gain={self.gain}, '
+                             f'threshold={self.threshold}')
+        if self.dark_current < 0 or self.threshold_mismatch < 0:
+            raise ValueError('dark_current and threshold_mismatch must be >= 0')
+        if self.photons_per_frame is not None and self.photons_per_frame <= 0:
+            raise ValueError('photons_per_frame must be positive or None')
+
+
+def simulate_spikes(frames: ArrayLike,
+                    num_frames: Optional[int] = None,
+                    model: Optional[SpikeCameraModel] = None,
+                    generator: Optional[torch.Generator] = None,
+                    seed: Optional[int] = None,
+                    **model_kwargs) -> ArrayLike:
+    """Simulate a spike stream.
+
+    Args:
+        frames (np.ndarray | torch.Tensor): Scene intensity in [0, 1]: a static scene
+            ``[H, W]`` or ``[N, H, W]`` (then ``num_frames`` is required), or per-frame scenes
+            ``[N, T, H, W]`` (moving scenes, see :mod:`spikeclip.simulation.motion`).
+        num_frames (int, optional): Frames to simulate for a static scene.
+        model (SpikeCameraModel, optional): Sensor parameters; ``model_kwargs`` build one if None.
+        generator (torch.Generator, optional): Random generator (on the frames' device).
+        seed (int, optional): Seed for a fresh generator when ``generator`` is None.
+
+    Returns:
+        Spikes ``[N, T, H, W]`` (or ``[T, H, W]`` for an unbatched ``[H, W]`` scene), uint8 0/1,
+        of the same kind (numpy or torch) as ``frames``.
+    """
+    model = model or SpikeCameraModel(**model_kwargs)
+    is_numpy = isinstance(frames, np.ndarray)
+    x = torch.from_numpy(np.asarray(frames)) if is_numpy else frames
+    x = x.to(torch.float64 if x.device.type == 'cpu' else torch.float32)
+    unbatched = x.ndim == 2
+    if x.ndim in (2, 3):
+        if num_frames is None:
+            raise ValueError('num_frames is required for a static [H, W] or [N, H, W] scene')
+        x = x.reshape(-1, 1, *x.shape[-2:]).expand(-1, num_frames, -1, -1)
+    elif x.ndim != 4:
+        raise ValueError(f'frames must be [H, W], [N, H, W] or [N, T, H, W], got {tuple(x.shape)}')
+    n, t, h, w = x.shape
+    if generator is None:
+        generator = torch.Generator(device=x.device)
+        generator.manual_seed(int(seed) if seed is not None else
+                              int(torch.randint(0, 2**31 - 1, ()).item()))
+
+    def rand(*shape):
+        return torch.rand(shape, generator=generator, device=x.device, dtype=x.dtype)
+
+    theta = torch.full((n, 1, h, w), model.threshold, device=x.device, dtype=x.dtype)
+    if model.threshold_mismatch > 0:
+        noise = torch.randn((n, 1, h, w), generator=generator, device=x.device, dtype=x.dtype)
+        theta = (theta * (1 + model.threshold_mismatch * noise)).clamp_min(0.2 * model.threshold)
+    light = x.clamp(0, 1) * model.gain + model.dark_current
+    if model.photons_per_frame is not None:
+        p = model.photons_per_frame
+        light = torch.poisson(light * p, generator=generator) / p
+    light = torch.minimum(light, theta)
+    acc0 = rand(n, 1, h, w) * theta
+    count = torch.floor((acc0 + torch.cumsum(light, dim=1)) / theta)
+    spikes = torch.diff(count, dim=1, prepend=torch.zeros_like(count[:, :1])).to(torch.uint8)
+    if unbatched:
+        spikes = spikes[0]
+    return spikes.numpy() if is_numpy else spikes

@@ -1,0 +1,3 @@
+from .spike_data_sample import SpikeDataSample
+
+__all__ = ['SpikeDataSample']

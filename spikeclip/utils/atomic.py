@@ -1,0 +1,69 @@
+"""Atomic file output: write to a temporary file in the destination folder, then rename.
+
+A kill during a save leaves the previous file intact (``os.replace`` is atomic on POSIX when both
+paths are on one file system, which a sibling temporary file guarantees).
+"""
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Iterator, Union
+
+PathLike = Union[str, os.PathLike]
+
+
+@contextlib.contextmanager
+def atomic_open(path: PathLike, mode: str = 'wb') -> Iterator[IO]:
+    """Open a temporary sibling of ``path`` for writing; rename it onto ``path`` on success.
+
+    Args:
+        path (str | PathLike): Final destination.
+        mode (str): ``'wb'`` or ``'w'``. Defaults to ``'wb'``.
+
+    Yields:
+        IO: The open temporary file. On an exception it is deleted and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_open(path, 'wb') as f:
+        f.write(data)
+
+
+def atomic_write_json(path: PathLike, obj: Any, indent: int = 2) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically."""
+    with atomic_open(path, 'w') as f:
+        json.dump(obj, f, indent=indent)
+        f.write('\n')
+
+
+def atomic_save_image(path: PathLike, img: Any) -> None:
+    """Save an 8-bit image array (``[H, W]`` or ``[H, W, 3]`` uint8) as PNG atomically."""
+    import io
+
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format='PNG')
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def atomic_torch_save(obj: Any, path: PathLike) -> None:
+    """``torch.save`` to ``path`` atomically."""
+    import torch
+    with atomic_open(path, 'wb') as f:
+        torch.save(obj, f)

@@ -1,0 +1,59 @@
+"""The one place that lets MMEngine checkpoints load with ``torch.load(weights_only=True)``.
+
+torch >= 2.6 loads with ``weights_only=True`` by default; MMEngine puts a few extra types in the
+``message_hub`` of a checkpoint. Exactly those are allow-listed here; nothing else is, so a pickle
+that carries arbitrary code is still refused.
+"""
+from typing import Any, Dict
+
+import numpy as np
+import torch
+from mmengine.logging import HistoryBuffer
+
+from .errors import CheckpointError
+
+
+
+def _numpy_dtype_classes() -> list:
+    # numpy >= 1.25 pickles dtypes as instances of per-type classes (np.dtypes.Float64DType, ...).
+    dtypes = getattr(np, 'dtypes', None)
+    if dtypes is None:
+        return []
+    return [getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType')]
+
+
+def register_safe_globals() -> None:
+    """Allow-list the types MMEngine stores in checkpoints (idempotent)."""
+    import numpy._core.multiarray as ma  # numpy >= 2 location; np.core is a shim
+
+    safe = [HistoryBuffer, np.ndarray, np.dtype, ma._reconstruct, ma.scalar]
+    safe += _numpy_dtype_classes()
+    torch.serialization.add_safe_globals(safe)
+
+
+def load_checkpoint_file(path: str, map_location: str = 'cpu') -> Dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``, turning failures into clear errors.
+
+    Args:
+        path (str): Checkpoint file.
+        map_location (str): Device to map tensors to. Defaults to ``'cpu'``.
+
+    Returns:
+        dict: The checkpoint (with ``state_dict`` and ``meta`` for MMEngine checkpoints).
+
+    Raises:
+        CheckpointError: The file is missing, truncated, or holds types that are not allow-listed.
+    """
+    import os
+    if not os.path.isfile(path):
+        raise CheckpointError(f'checkpoint {path!r} does not exist')
+    register_safe_globals()
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+        raise CheckpointError(
+            f'checkpoint {path!r} could not be loaded safely (weights_only=True): '
+            f'{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}') from e
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f'checkpoint {path!r} holds a {type(ckpt).__name__}, not a dict')
+    return ckpt
