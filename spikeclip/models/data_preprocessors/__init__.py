@@ -1,0 +1,3 @@
+from .spike_preprocessor import SpikeDataPreprocessor
+
+__all__ = ['SpikeDataPreprocessor']

@@ -1,0 +1,46 @@
+# Modules are looked up in SpikeCLIP's registries first, then MMEngine's.
+default_scope = 'spikeclip'
+
+default_hooks = dict(
+    # Measures iteration and data-loading time (feeds the log and the device metrics).
+    timer=dict(type='IterTimerHook'),
+    # Writes the text log, the JSON scalars and TensorBoard scalars every `interval` iterations.
+    logger=dict(type='LoggerHook', interval=10),
+    # Steps the learning-rate schedule.
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    # Saves `last` and the best checkpoint by the stage's main metric (set per stage).
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2, save_last=True),
+    # Sets the epoch of distributed samplers so every rank shuffles alike.
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    # Validation and test image grids (TensorBoard; PNGs with tools/test.py --show-dir).
+    visualization=dict(type='SpikeVisualizationHook'),
+)
+
+custom_hooks = [
+    # Stage, model config, class names, seed, versions and git commit into checkpoints/work dir.
+    dict(type='StageInfoHook'),
+]
+
+env_cfg = dict(
+    # cudnn autotuning: faster convolutions on fixed input sizes.
+    cudnn_benchmark=True,
+    # Multiprocessing start method of DataLoader workers and OpenCV threads.
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    # torch.distributed backend ('nccl' on GPUs; 'gloo' on CPU).
+    dist_cfg=dict(backend='nccl'),
+)
+
+# Metrics, images and graphs go to local files and TensorBoard (`make tensorboard`).
+vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
+# The visualizer that sends images and scalars to `vis_backends`.
+visualizer = dict(type='Visualizer', vis_backends=vis_backends, name='visualizer')
+# Iteration-based log window (smoothing of the printed values).
+log_processor = dict(type='LogProcessor', window_size=10, by_epoch=True)
+# Logging verbosity.
+log_level = 'INFO'
+# Checkpoint to initialise from (weights only); None trains from scratch.
+load_from = None
+# Resume optimiser, scheduler and iteration state from the latest checkpoint (`--resume`).
+resume = False
+# Seed of every random generator; `deterministic=True` also fixes CUDA/cuDNN algorithms.
+randomness = dict(seed=0, deterministic=False)

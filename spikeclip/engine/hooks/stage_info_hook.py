@@ -1,0 +1,43 @@
+"""Writes what produced a run into its work dir and into every checkpoint it saves."""
+import os.path as osp
+
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from ...registry import HOOKS
+from ...utils.atomic import atomic_write_json
+from ...utils.env import collect_env
+
+
+@HOOKS.register_module()
+class StageInfoHook(Hook):
+    """Records the stage, the self-contained model config, class names, seed, library versions
+    and git commit.
+
+    * ``<work_dir>/env.json`` at the start of the run.
+    * ``checkpoint['meta']['spikeclip']`` in every checkpoint: ``stage``, ``model`` (the config
+      that rebuilds the model without earlier-stage files), ``class_names``, ``seed``, ``env``.
+      Stage checkpoints are recognised (and wrong-stage ones refused) through this entry.
+    """
+    priority = 'VERY_LOW'
+
+    def __init__(self):
+        self._env = None
+
+    def _info(self, runner) -> dict:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if self._env is None:
+            self._env = collect_env()
+        return dict(stage=getattr(model, 'stage', None),
+                    model=model.export_cfg() if hasattr(model, 'export_cfg') else None,
+                    class_names=list(getattr(model, 'class_names', []) or []),
+                    seed=runner.seed, env=self._env)
+
+    def before_run(self, runner) -> None:
+        if runner.rank == 0:
+            info = self._info(runner)
+            atomic_write_json(osp.join(runner.work_dir, 'env.json'),
+                              dict(seed=info['seed'], stage=info['stage'], **info['env']))
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint.setdefault('meta', {})['spikeclip'] = self._info(runner)

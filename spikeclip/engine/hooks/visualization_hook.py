@@ -1,0 +1,91 @@
+"""Image grids of validation and test samples: TensorBoard, and PNG files with ``--show-dir``."""
+import os.path as osp
+from typing import Optional
+
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from ...registry import HOOKS
+from ...utils.atomic import atomic_save_image, atomic_write_json
+from ...visualization import grid_caption, make_grid, spike_panels
+
+
+@HOOKS.register_module()
+class SpikeVisualizationHook(Hook):
+    """Shows spike count, TFP, coarse, refined and reference images side by side.
+
+    During validation the first ``num_val_samples`` samples of every validation run go to the
+    visualizer's back-ends (TensorBoard's IMAGES tab, step = training iteration). During testing,
+    with ``show_dir`` set (``tools/test.py --show-dir``), every sample is saved as
+    ``show_dir/<sample name>.png`` and the first ``num_test_samples`` also go to the back-ends;
+    ``show_dir/captions.json`` maps each file to what its panels show.
+
+    Args:
+        num_val_samples (int): Validation samples shown per run. Defaults to 4.
+        num_test_samples (int): Test samples sent to the back-ends. Defaults to 16.
+        show_dir (str, optional): Folder for test grids; relative paths are under the work dir.
+        tfp_window (int): Frames of the TFP panel. Defaults to 32.
+    """
+    priority = 'NORMAL'
+
+    def __init__(self, num_val_samples: int = 4, num_test_samples: int = 16,
+                 show_dir: Optional[str] = None, tfp_window: int = 32):
+        self.num_val_samples = num_val_samples
+        self.num_test_samples = num_test_samples
+        self.show_dir = show_dir
+        self.tfp_window = tfp_window
+        self._seen = 0
+        self._captions = {}
+
+    def _class_names(self, runner):
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        return getattr(model, 'class_names', None)
+
+    def _grids(self, runner, data_batch, outputs):
+        for spikes, sample in zip(data_batch['inputs'], outputs):
+            panels = spike_panels(spikes, sample, self.tfp_window)
+            yield sample, make_grid(panels), grid_caption(panels, sample,
+                                                          self._class_names(runner))
+
+    def before_val_epoch(self, runner) -> None:
+        self._seen = 0
+
+    def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if self._seen >= self.num_val_samples or runner.rank != 0:
+            return
+        for _, grid, _ in self._grids(runner, data_batch, outputs):
+            if self._seen >= self.num_val_samples:
+                break
+            runner.visualizer.add_image(f'val/sample_{self._seen}', grid, step=runner.iter)
+            self._seen += 1
+
+    def before_test_epoch(self, runner) -> None:
+        self._seen = 0
+        self._captions = {}
+
+    def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if runner.rank != 0:
+            return
+        for sample, grid, caption in self._grids(runner, data_batch, outputs):
+            name = _sample_name(sample, self._seen)
+            if self.show_dir:
+                atomic_save_image(osp.join(self._show_path(runner), f'{name}.png'), grid)
+                self._captions[f'{name}.png'] = caption
+            if self._seen < self.num_test_samples:
+                runner.visualizer.add_image(f'test/{name}', grid, step=self._seen)
+            self._seen += 1
+
+    def after_test_epoch(self, runner, metrics=None) -> None:
+        if self.show_dir and self._captions and runner.rank == 0:
+            atomic_write_json(osp.join(self._show_path(runner), 'captions.json'), self._captions)
+
+    def _show_path(self, runner) -> str:
+        return osp.join(runner.work_dir, self.show_dir)  # join keeps an absolute show_dir
+
+
+def _sample_name(sample, index: int) -> str:
+    for key in ('spike_path', 'img_path'):
+        path = sample.get(key)
+        if path:
+            return f'{index:05d}_{osp.splitext(osp.basename(str(path)))[0]}'
+    return f'{index:05d}'

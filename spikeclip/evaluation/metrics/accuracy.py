@@ -1,0 +1,42 @@
+"""Top-k classification accuracy of ``pred_score`` against ``gt_label``."""
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.evaluator import BaseMetric
+
+from ...registry import METRICS
+
+
+@METRICS.register_module()
+class Accuracy(BaseMetric):
+    """Top-k accuracy in percent.
+
+    Samples without ``gt_label`` or ``pred_score`` are skipped. A ``k`` larger than the number of
+    classes counts every sample as correct, as top-k over all classes would.
+
+    Args:
+        topk (int | tuple[int]): The k values. Defaults to ``(1, 5)``.
+        collect_device (str): Defaults to ``'cpu'``.
+        prefix (str, optional): Metric name prefix.
+    """
+
+    def __init__(self, topk: Union[int, Tuple[int, ...]] = (1, 5), collect_device: str = 'cpu',
+                 prefix: Optional[str] = None):
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.topk = (topk, ) if isinstance(topk, int) else tuple(topk)
+        if not self.topk or min(self.topk) < 1:
+            raise ValueError(f'topk must be positive integers, got {topk}')
+
+    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        for sample in data_samples:
+            score, label = sample.get('pred_score'), sample.get('gt_label')
+            if score is None or label is None:
+                continue
+            rank = int((score.float() > score.float()[int(label)]).sum())
+            self.results.append(rank)
+
+    def compute_metrics(self, results: list) -> dict:
+        if not results:
+            return {}
+        ranks = torch.tensor(results)
+        return {f'top{k}': float((ranks < k).float().mean() * 100) for k in self.topk}

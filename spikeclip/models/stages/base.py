@@ -1,0 +1,201 @@
+"""Shared machinery of the stage models: the loss context, stage checkpoints, frozen parts."""
+import copy
+from typing import Dict, Iterable, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.logging import MessageHub
+from mmengine.model import BaseModel
+from torch import nn
+
+from ...registry import LOSSES, MODELS
+from ...utils.checkpoint import load_checkpoint_file
+from ...utils.errors import CheckpointError, ConfigError
+
+STAGES = ('coarse', 'prompt', 'refine', 'pipeline')
+STAGE_TITLES = {
+    'coarse': 'stage 1 (coarse reconstruction)',
+    'prompt': 'stage 2 (prompt learning)',
+    'refine': 'stage 3 (refinement)',
+    'pipeline': 'the combined model',
+}
+
+
+def freeze(module: nn.Module) -> nn.Module:
+    """Turn off gradients of ``module`` and put it in eval mode."""
+    module.requires_grad_(False)
+    module.eval()
+    return module
+
+
+def build_losses(cfgs: Optional[Sequence[dict]]) -> nn.ModuleList:
+    """Build a list of loss configs; duplicate ``loss_*`` names are an error."""
+    losses = nn.ModuleList(LOSSES.build(c) for c in (cfgs or []))
+    names = [loss.name for loss in losses]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ConfigError(f'two losses share the name(s) {sorted(dup)}; give them name=...')
+    return losses
+
+
+def compute_losses(losses: Iterable[nn.Module], ctx: Dict[str, object]) -> Dict[str, torch.Tensor]:
+    """Call each loss with the context entries it declares in ``inputs``.
+
+    Raises:
+        ConfigError: A loss needs an entry the data cannot provide (e.g. ``target`` on data
+            without reference images).
+        FloatingPointError: A loss term is NaN or Inf; names the term and the iteration, so the run
+            stops before anything is saved from the corrupt state.
+    """
+    out = {}
+    for loss in losses:
+        missing = [k for k in loss.inputs if ctx.get(k) is None]
+        if missing:
+            raise ConfigError(f'{type(loss).__name__} ({loss.name}) needs {missing}, which this '
+                              f'model/data does not provide (available: '
+                              f'{sorted(k for k, v in ctx.items() if v is not None)})')
+        value = loss(**{k: ctx[k] for k in loss.inputs})
+        if not torch.isfinite(value).all():
+            it = MessageHub.get_current_instance().get_info('iter')
+            raise FloatingPointError(f'loss term {loss.name!r} is {value.detach().cpu().tolist()}'
+                                     f' at iteration {it}; stopping before saving anything')
+        out[loss.name] = value
+    return out
+
+
+def stack_field(data_samples: Optional[Sequence], field: str) -> Optional[torch.Tensor]:
+    """Stack ``field`` of all data samples, or None if any sample lacks it."""
+    if not data_samples or not all(field in s for s in data_samples):
+        return None
+    return torch.stack([getattr(s, field) for s in data_samples])
+
+
+def load_stage_checkpoint(path: str, expected: Union[str, Tuple[str, ...]]) -> Tuple[dict, dict]:
+    """Load a SpikeCLIP checkpoint and check which stage wrote it.
+
+    Args:
+        path (str): Checkpoint file.
+        expected (str | tuple[str]): Acceptable stage(s): ``'coarse'``, ``'prompt'``, ...
+
+    Returns:
+        tuple[dict, dict]: The self-contained model config (``meta['spikeclip']['model']``) and the
+        state dict.
+
+    Raises:
+        CheckpointError: Missing/unsafe file, not a SpikeCLIP checkpoint, or the wrong stage.
+    """
+    expected = (expected, ) if isinstance(expected, str) else tuple(expected)
+    ckpt = load_checkpoint_file(path)
+    info = (ckpt.get('meta') or {}).get('spikeclip')
+    if not info or 'stage' not in info or 'model' not in info:
+        raise CheckpointError(f'{path} is not a SpikeCLIP stage checkpoint (no meta.spikeclip); '
+                              f'expected {" or ".join(STAGE_TITLES[s] for s in expected)}')
+    if info['stage'] not in expected:
+        raise CheckpointError(
+            f'{path} is a checkpoint of {STAGE_TITLES.get(info["stage"], info["stage"])}, but '
+            f'{" or ".join(STAGE_TITLES[s] for s in expected)} is needed here')
+    if 'state_dict' not in ckpt:
+        raise CheckpointError(f'{path} has no state_dict')
+    return copy.deepcopy(info['model']), ckpt['state_dict']
+
+
+def sub_state_dict(state_dict: dict, prefix: str) -> dict:
+    """Entries of ``state_dict`` under ``prefix.``, with the prefix removed."""
+    n = len(prefix) + 1
+    return {k[n:]: v for k, v in state_dict.items() if k.startswith(prefix + '.')}
+
+
+def load_part(module: nn.Module, state_dict: dict, prefix: str, source: str) -> None:
+    """Load ``state_dict[prefix.*]`` into ``module`` strictly, with errors that name ``source``."""
+    part = sub_state_dict(state_dict, prefix)
+    if not part:
+        raise CheckpointError(f'{source} holds no weights for {prefix!r}')
+    try:
+        module.load_state_dict(part, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f'{source}: the {prefix!r} weights do not fit the model '
+                              f'({type(module).__name__}): {e}') from e
+
+
+def to_plain(cfg) -> dict:
+    """A config (ConfigDict or dict) as a plain, picklable dict."""
+    if isinstance(cfg, (Config, ConfigDict)):
+        return cfg.to_dict()
+    return copy.deepcopy(cfg)
+
+
+class StageModel(BaseModel):
+    """Base of the stage models.
+
+    Subclasses set ``stage`` and implement :meth:`export_cfg`, the self-contained model config
+    stored in every checkpoint (earlier-stage checkpoint paths replaced by the configs of the
+    parts they held), so that a checkpoint alone rebuilds its model.
+    """
+    stage: str = ''
+
+    def export_cfg(self) -> dict:
+        raise NotImplementedError
+
+    def class_names_or_none(self) -> Optional[list]:
+        return getattr(self, 'class_names', None) or None
+
+
+def build_clip(cfg: Optional[dict]):
+    """Build the frozen CLIP from its config (``dict(type='FrozenCLIP', arch=..., pretrained=...)``)."""
+    if cfg is None:
+        return None
+    cfg = dict(cfg)
+    cfg.setdefault('type', 'FrozenCLIP')
+    return MODELS.build(cfg)
+
+
+def resolve_class_names(class_names) -> list:
+    """A list of class names from a list, a named list (``'ucaltech'``), or a text file."""
+    if class_names is None:
+        return []
+    if isinstance(class_names, (list, tuple)):
+        return [str(c) for c in class_names]
+    from ...datasets import load_class_names
+    return list(load_class_names(class_names))
+
+
+__all__ = [
+    'STAGES', 'STAGE_TITLES', 'StageModel', 'build_clip', 'build_losses', 'compute_losses',
+    'freeze', 'load_part', 'load_stage_checkpoint', 'resolve_class_names', 'stack_field',
+    'sub_state_dict', 'to_plain'
+]
+
+
+def attach_predictions(data_samples: Optional[Sequence], pred_img: torch.Tensor,
+                       pred_coarse: Optional[torch.Tensor] = None,
+                       scores: Optional[torch.Tensor] = None, **extra) -> list:
+    """Write predictions into data samples (made empty ones if None) and return them.
+
+    Args:
+        data_samples (Sequence[SpikeDataSample], optional): One per batch item.
+        pred_img (torch.Tensor): Final images ``[N, 1, H, W]``.
+        pred_coarse (torch.Tensor, optional): Stage-1 images ``[N, 1, H, W]``.
+        scores (torch.Tensor, optional): Class probabilities ``[N, K]``.
+        **extra: Further ``[N, ...]`` tensors stored under their keyword.
+    """
+    from ...structures import SpikeDataSample
+    n = pred_img.shape[0]
+    samples = list(data_samples) if data_samples is not None else [
+        SpikeDataSample() for _ in range(n)]
+    for i, s in enumerate(samples):
+        s.pred_img = pred_img[i].detach()
+        if pred_coarse is not None:
+            s.pred_coarse = pred_coarse[i].detach()
+        if scores is not None:
+            s.pred_score = scores[i].detach()
+            s.pred_label = scores[i].argmax().detach()
+        for k, v in extra.items():
+            if v is not None:
+                s.set_field(v[i].detach(), k)
+    return samples
+
+
+def class_probs(clip, images: torch.Tensor, class_features: torch.Tensor) -> torch.Tensor:
+    """CLIP zero-shot probabilities ``[N, K]`` of images ``[N, 1, H, W]`` over class features."""
+    logits = clip.logit_scale * clip.encode_image(images) @ class_features.t()
+    return logits.softmax(-1)

@@ -1,0 +1,56 @@
+"""Evaluate a model: ``python tools/test.py CONFIG [CHECKPOINT] [--show-dir DIR]``.
+
+Metrics go to the log and to ``<work_dir>/test_metrics.json``; with ``--show-dir`` every sample's
+image grid (spike count, TFP, coarse, refined, reference) is saved there and shown in TensorBoard.
+"""
+import argparse
+import os.path as osp
+import sys
+
+from mmengine.config import DictAction
+
+from spikeclip.apis import build_runner, load_config
+from spikeclip.apis.runner import check_checkpoint_stage
+from spikeclip.utils.atomic import atomic_write_json
+from spikeclip.utils.errors import SpikeCLIPError
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test a SpikeCLIP model with MMEngine')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', nargs='?', help='checkpoint (omit for non-learned '
+                        'baselines such as configs/baselines/tfp_demo.py)')
+    parser.add_argument('--work-dir', help='where logs and metrics go')
+    parser.add_argument('--show-dir', help='save image grids here (relative to the work dir '
+                        'unless absolute)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    if args.checkpoint:
+        check_checkpoint_stage(cfg, args.checkpoint)
+    cfg.load_from = args.checkpoint
+    if args.show_dir:
+        cfg.default_hooks.visualization.show_dir = args.show_dir
+    cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = cfg.param_scheduler = None
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+    runner = build_runner(cfg)
+    metrics = runner.test()
+    out = osp.join(cfg.work_dir, 'test_metrics.json')
+    atomic_write_json(out, dict(config=args.config, checkpoint=args.checkpoint, metrics=metrics))
+    runner.logger.info(f'metrics written to {out}')
+    return metrics
+
+
+if __name__ == '__main__':
+    try:
+        main()
+    except SpikeCLIPError as e:
+        sys.exit(f'error: {e}')

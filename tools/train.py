@@ -1,0 +1,51 @@
+"""Train one stage: ``python tools/train.py configs/coarse_demo.py [--work-dir DIR] [--resume]``."""
+import argparse
+import sys
+
+from mmengine.config import DictAction
+
+from spikeclip.apis import build_runner, load_config
+from spikeclip.utils.errors import SpikeCLIPError
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a SpikeCLIP stage with MMEngine')
+    parser.add_argument('config', help='config file, e.g. configs/coarse_demo.py')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go '
+                        '(default: work_dirs/<config name>)')
+    parser.add_argument('--resume', nargs='?', const='auto', default=None,
+                        help='resume from CHECKPOINT, or from the latest one in the work dir')
+    parser.add_argument('--amp', action='store_true', help='mixed precision training')
+    parser.add_argument('--seed', type=int, help='random seed (overrides randomness.seed)')
+    parser.add_argument('--deterministic', action='store_true',
+                        help='deterministic algorithms (bit-exact reruns on CPU)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. train_cfg.max_epochs=2')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher for distributed training')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    if args.seed is not None:
+        cfg.randomness = dict(cfg.get('randomness', {}), seed=args.seed)
+    if args.deterministic:
+        cfg.randomness = dict(cfg.get('randomness', {}), deterministic=True)
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
+    build_runner(cfg).train()
+
+
+if __name__ == '__main__':
+    try:
+        main()
+    except SpikeCLIPError as e:
+        sys.exit(f'error: {e}')
