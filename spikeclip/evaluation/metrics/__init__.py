@@ -1,4 +1,5 @@
 from .accuracy import Accuracy
 from .image_quality import MAE, MSE, PSNR, SSIM, ImageMetric, psnr
+from .prompt_separation import PromptSeparation
 
-__all__ = ['Accuracy', 'ImageMetric', 'MAE', 'MSE', 'PSNR', 'SSIM', 'psnr']
+__all__ = ['Accuracy', 'ImageMetric', 'MAE', 'MSE', 'PSNR', 'PromptSeparation', 'SSIM', 'psnr']

@@ -16,20 +16,23 @@ class Accuracy(BaseMetric):
 
     Args:
         topk (int | tuple[int]): The k values. Defaults to ``(1, 5)``.
+        score_key (str): Data-sample field of the class probabilities: ``'pred_score'`` or
+            ``'pred_score_zeroshot'`` (hand-written prompts, stage 2). Defaults to ``'pred_score'``.
         collect_device (str): Defaults to ``'cpu'``.
         prefix (str, optional): Metric name prefix.
     """
 
-    def __init__(self, topk: Union[int, Tuple[int, ...]] = (1, 5), collect_device: str = 'cpu',
-                 prefix: Optional[str] = None):
+    def __init__(self, topk: Union[int, Tuple[int, ...]] = (1, 5), score_key: str = 'pred_score',
+                 collect_device: str = 'cpu', prefix: Optional[str] = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
+        self.score_key = score_key
         self.topk = (topk, ) if isinstance(topk, int) else tuple(topk)
         if not self.topk or min(self.topk) < 1:
             raise ValueError(f'topk must be positive integers, got {topk}')
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         for sample in data_samples:
-            score, label = sample.get('pred_score'), sample.get('gt_label')
+            score, label = sample.get(self.score_key), sample.get('gt_label')
             if score is None or label is None:
                 continue
             rank = int((score.float() > score.float()[int(label)]).sum())

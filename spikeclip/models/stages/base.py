@@ -44,8 +44,6 @@ def compute_losses(losses: Iterable[nn.Module], ctx: Dict[str, object]) -> Dict[
     Raises:
         ConfigError: A loss needs an entry the data cannot provide (e.g. ``target`` on data
             without reference images).
-        FloatingPointError: A loss term is NaN or Inf; names the term and the iteration, so the run
-            stops before anything is saved from the corrupt state.
     """
     out = {}
     for loss in losses:
@@ -54,12 +52,7 @@ def compute_losses(losses: Iterable[nn.Module], ctx: Dict[str, object]) -> Dict[
             raise ConfigError(f'{type(loss).__name__} ({loss.name}) needs {missing}, which this '
                               f'model/data does not provide (available: '
                               f'{sorted(k for k, v in ctx.items() if v is not None)})')
-        value = loss(**{k: ctx[k] for k in loss.inputs})
-        if not torch.isfinite(value).all():
-            it = MessageHub.get_current_instance().get_info('iter')
-            raise FloatingPointError(f'loss term {loss.name!r} is {value.detach().cpu().tolist()}'
-                                     f' at iteration {it}; stopping before saving anything')
-        out[loss.name] = value
+        out[loss.name] = loss(**{k: ctx[k] for k in loss.inputs})
     return out
 
 
@@ -136,8 +129,20 @@ class StageModel(BaseModel):
     def export_cfg(self) -> dict:
         raise NotImplementedError
 
-    def class_names_or_none(self) -> Optional[list]:
-        return getattr(self, 'class_names', None) or None
+    def parse_losses(self, losses: Dict[str, torch.Tensor]):
+        """MMEngine's loss parsing, refusing NaN/Inf terms.
+
+        Raises:
+            FloatingPointError: A loss term is NaN or Inf; names the term and the iteration. The
+                step is not taken, so the run stops before anything corrupt can be saved.
+        """
+        for name, value in losses.items():
+            if name.startswith('loss') and not torch.isfinite(value).all():
+                it = MessageHub.get_current_instance().get_info('iter')
+                raise FloatingPointError(
+                    f'loss term {name!r} is {value.detach().float().mean().item()} at iteration '
+                    f'{it}; stopping before the optimiser step, nothing corrupt was saved')
+        return super().parse_losses(losses)
 
 
 def build_clip(cfg: Optional[dict]):

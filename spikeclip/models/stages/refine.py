@@ -1,0 +1,158 @@
+"""Stage 3 (refinement) and the combined model (spikes in, image and class out)."""
+from typing import List, Optional, Sequence, Union
+
+import torch
+
+from ...registry import ADAPTERS, ENCODERS, MODELS, REFINERS
+from ...utils.errors import ConfigError
+from .base import (StageModel, attach_predictions, build_clip, build_losses, compute_losses,
+                   freeze, load_part, load_stage_checkpoint, resolve_class_names, stack_field,
+                   to_plain)
+
+PART_NAMES = ('encoder', 'hq_lq', 'class_prompt')
+
+
+@MODELS.register_module()
+class RefineModel(StageModel):
+    """Stage-3 model: a refiner trained on the frozen coarse image, guided by frozen prompts.
+
+    Args:
+        refiner (dict): Refiner config (``REFINERS``), e.g. ``dict(type='UNetRefiner')``.
+        clip (dict): Frozen CLIP config.
+        losses (list[dict], optional): Loss configs; the context holds ``pred`` (refined),
+            ``coarse``, ``target`` (the reference where the data has one, else the coarse image
+            when ``fidelity_to='auto'``), ``labels``, ``clip``, ``class_features`` (learned class
+            prompts) and ``prompt_features`` (learned high/low-quality prompts).
+        prompt_checkpoint (str, optional): Stage-2 checkpoint (holds the frozen stage-1 encoder
+            and the prompts) for training.
+        parts (dict, optional): Configs of the frozen parts ``encoder``, ``hq_lq``,
+            ``class_prompt`` (rebuilding from a checkpoint that holds their weights).
+        class_names (list[str] | str, optional): Defaults to the stage-2 checkpoint's.
+        fidelity_to (str): ``'auto'`` (reference if present, else coarse), ``'target'`` or
+            ``'coarse'``: what the ``target`` context entry is. Defaults to ``'auto'``.
+        classify_on (str): ``'refined'`` or ``'coarse'`` image for class scores.
+        data_preprocessor (dict, optional): Defaults to the stage-2 model's.
+    """
+    stage = 'refine'
+
+    def __init__(self,
+                 refiner: dict,
+                 clip: dict,
+                 losses: Optional[Sequence[dict]] = None,
+                 prompt_checkpoint: Optional[str] = None,
+                 parts: Optional[dict] = None,
+                 class_names: Union[List[str], str, None] = None,
+                 fidelity_to: str = 'auto',
+                 classify_on: str = 'refined',
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        if (prompt_checkpoint is None) == (parts is None):
+            raise ConfigError('give exactly one of prompt_checkpoint (a stage-2 checkpoint) and '
+                              'parts (the frozen part configs, when rebuilding from a checkpoint)')
+        state = None
+        if prompt_checkpoint is not None:
+            prompt_cfg, state = load_stage_checkpoint(prompt_checkpoint, 'prompt')
+            parts = dict(encoder=prompt_cfg['coarse'], hq_lq=prompt_cfg['hq_lq'],
+                         class_prompt=prompt_cfg['class_prompt'])
+            class_names = prompt_cfg.get('class_names') if class_names is None else class_names
+            data_preprocessor = data_preprocessor or prompt_cfg.get('data_preprocessor')
+        data_preprocessor = data_preprocessor or dict(type='SpikeDataPreprocessor')
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        if fidelity_to not in ('auto', 'target', 'coarse'):
+            raise ConfigError(f"fidelity_to must be 'auto', 'target' or 'coarse', got "
+                              f'{fidelity_to!r}')
+        if classify_on not in ('refined', 'coarse'):
+            raise ConfigError(f"classify_on must be 'refined' or 'coarse', got {classify_on!r}")
+        parts = to_plain(parts)
+        self.clip = build_clip(clip)
+        self.class_names = resolve_class_names(class_names)
+        self.encoder = freeze(ENCODERS.build(parts['encoder']))
+        self.hq_lq = self._build_adapter(parts.get('hq_lq'))
+        self.class_prompt = self._build_adapter(parts.get('class_prompt'))
+        if state is not None:
+            for name in PART_NAMES:
+                if getattr(self, name) is not None:
+                    load_part(getattr(self, name), state, name, prompt_checkpoint)
+        self.refiner = REFINERS.build(to_plain(refiner))
+        self.losses = build_losses(losses)
+        self.fidelity_to = fidelity_to
+        self.classify_on = classify_on
+        self._cfg = dict(type=type(self).__name__, refiner=to_plain(refiner),
+                         clip=to_plain(clip), losses=to_plain(losses), parts=parts,
+                         class_names=list(self.class_names), fidelity_to=fidelity_to,
+                         classify_on=classify_on, data_preprocessor=to_plain(data_preprocessor))
+
+    def _build_adapter(self, cfg: Optional[dict]):
+        if cfg is None:
+            return None
+        default_args = dict(clip=self.clip)
+        if cfg.get('type') == 'ClassPromptLearner':
+            default_args['class_names'] = self.class_names
+        return freeze(ADAPTERS.build(cfg, default_args=default_args))
+
+    def export_cfg(self) -> dict:
+        return dict(self._cfg)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for name in PART_NAMES:  # frozen parts stay in eval mode
+            if getattr(self, name, None) is not None:
+                getattr(self, name).eval()
+        return self
+
+    def prompt_features(self):
+        """Frozen ``(high/low-quality [2, D] or None, class [K, D] or None)`` prompt features."""
+        with torch.no_grad():
+            hq = self.hq_lq(self.clip) if self.hq_lq is not None else None
+            cls = self.class_prompt(self.clip) if self.class_prompt is not None else None
+        return hq, cls
+
+    def forward(self, inputs: torch.Tensor, data_samples: Optional[list] = None,
+                mode: str = 'tensor'):
+        """Args:
+            inputs (torch.Tensor): Spike window ``[N, T, H, W]``.
+            data_samples (list[SpikeDataSample], optional): Annotations.
+            mode (str): ``'tensor'`` -> ``(refined, coarse)``, each ``[N, 1, H, W]``;
+                ``'loss'``; ``'predict'`` -> data samples with ``pred_img`` (refined),
+                ``pred_coarse``, ``pred_score``/``pred_label`` (learned class prompts).
+        """
+        with torch.no_grad():
+            coarse = self.encoder(inputs)
+        refined = self.refiner(coarse)
+        if mode == 'tensor':
+            return refined, coarse
+        hq_prompts, cls_prompts = self.prompt_features()
+        if mode == 'loss':
+            if not len(self.losses):
+                raise ConfigError(f'{type(self).__name__} has no losses configured')
+            target = None
+            if self.fidelity_to in ('auto', 'target'):
+                target = stack_field(data_samples, 'gt_img')
+            if target is None and self.fidelity_to in ('auto', 'coarse'):
+                target = coarse
+            ctx = dict(pred=refined, coarse=coarse, target=target, spikes=inputs,
+                       labels=stack_field(data_samples, 'gt_label'), clip=self.clip,
+                       class_features=cls_prompts, prompt_features=hq_prompts)
+            return compute_losses(self.losses, ctx)
+        if mode == 'predict':
+            scores = None
+            if cls_prompts is not None:
+                image = refined if self.classify_on == 'refined' else coarse
+                scores = (self.clip.logit_scale * self.clip.encode_image(image)
+                          @ cls_prompts.t()).softmax(-1)
+            return attach_predictions(data_samples, refined, coarse, scores)
+        raise ValueError(f"mode must be 'tensor', 'loss' or 'predict', got {mode!r}")
+
+
+@MODELS.register_module()
+class SpikeCLIP(RefineModel):
+    """The combined model (stage 1 + 2 + 3 in one file): spikes in, image and class out.
+
+    Built by ``tools/combine_checkpoints.py`` from the three stage checkpoints; same interface
+    as :class:`RefineModel`, with every part frozen by default.
+    """
+    stage = 'pipeline'
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.refiner.requires_grad_(False)
