@@ -58,18 +58,18 @@ train-all: $(STAMP)  ## Stages 1-3 in sequence, then combine into CKPT
 	$(PY) tools/train_all.py $(DATASET) --work-root $(WORK_ROOT)
 
 combine-checkpoints: $(STAMP)  ## Combine the three stage checkpoints into CKPT
-	$(PY) tools/combine_checkpoints.py --coarse $(WORK_ROOT)/$(DATASET)/coarse/best.pth \
-		--prompt $(WORK_ROOT)/$(DATASET)/prompt/best.pth \
-		--refine $(WORK_ROOT)/$(DATASET)/refine/best.pth --out $(CKPT)
+	$(PY) tools/combine_checkpoints.py --coarse $(WORK_ROOT)/$(DATASET)/coarse/coarse_best.pth \
+		--prompt $(WORK_ROOT)/$(DATASET)/prompt/prompt_best.pth \
+		--refine $(WORK_ROOT)/$(DATASET)/refine/refine_best.pth --out $(CKPT)
 
 infer-coarse: $(STAMP)  ## Stage-1 inference: INPUTS=... (.dat/.npz)
-	$(PY) tools/infer.py $(WORK_ROOT)/$(DATASET)/coarse/best.pth $(INPUTS) --out-dir $(OUT_DIR)/coarse
+	$(PY) tools/infer.py $(WORK_ROOT)/$(DATASET)/coarse/coarse_best.pth $(INPUTS) --out-dir $(OUT_DIR)/coarse
 
 infer-prompt: $(STAMP)  ## Stage-2 inference (coarse image + class): INPUTS=...
-	$(PY) tools/infer.py $(WORK_ROOT)/$(DATASET)/prompt/best.pth $(INPUTS) --out-dir $(OUT_DIR)/prompt
+	$(PY) tools/infer.py $(WORK_ROOT)/$(DATASET)/prompt/prompt_best.pth $(INPUTS) --out-dir $(OUT_DIR)/prompt
 
 infer-refine: $(STAMP)  ## Stage-3 inference (refined image): INPUTS=...
-	$(PY) tools/infer.py $(WORK_ROOT)/$(DATASET)/refine/best.pth $(INPUTS) --out-dir $(OUT_DIR)/refine
+	$(PY) tools/infer.py $(WORK_ROOT)/$(DATASET)/refine/refine_best.pth $(INPUTS) --out-dir $(OUT_DIR)/refine
 
 infer-pipeline: $(STAMP)  ## Combined model inference (image + class): INPUTS=...
 	$(PY) tools/infer.py $(CKPT) $(INPUTS) --out-dir $(OUT_DIR)/pipeline --save-coarse

@@ -29,8 +29,26 @@ def freeze(module: nn.Module) -> nn.Module:
 
 
 def build_losses(cfgs: Optional[Sequence[dict]]) -> nn.ModuleList:
-    """Build a list of loss configs; duplicate ``loss_*`` names are an error."""
-    losses = nn.ModuleList(LOSSES.build(c) for c in (cfgs or []))
+    """Build loss configs.
+
+    A config may carry ``inputs_from``, a mapping from the loss's inputs to other context entries,
+    e.g. ``dict(type='L1Loss', name='loss_identity', inputs_from=dict(target='coarse'))`` compares
+    the refined image with the coarse one (an identity term that keeps a refiner from drifting).
+
+    Raises:
+        ConfigError: Duplicate ``loss_*`` names, or ``inputs_from`` naming an input the loss lacks.
+    """
+    losses = nn.ModuleList()
+    for cfg in cfgs or []:
+        cfg = dict(cfg)
+        mapping = dict(cfg.pop('inputs_from', None) or {})
+        loss = LOSSES.build(cfg)
+        unknown = set(mapping) - set(loss.inputs)
+        if unknown:
+            raise ConfigError(f'{cfg["type"]}: inputs_from names {sorted(unknown)}, but its '
+                              f'inputs are {list(loss.inputs)}')
+        loss.inputs_from = mapping
+        losses.append(loss)
     names = [loss.name for loss in losses]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
@@ -39,7 +57,8 @@ def build_losses(cfgs: Optional[Sequence[dict]]) -> nn.ModuleList:
 
 
 def compute_losses(losses: Iterable[nn.Module], ctx: Dict[str, object]) -> Dict[str, torch.Tensor]:
-    """Call each loss with the context entries it declares in ``inputs``.
+    """Call each loss with the context entries it declares in ``inputs`` (renamed by its
+    ``inputs_from``).
 
     Raises:
         ConfigError: A loss needs an entry the data cannot provide (e.g. ``target`` on data
@@ -47,12 +66,13 @@ def compute_losses(losses: Iterable[nn.Module], ctx: Dict[str, object]) -> Dict[
     """
     out = {}
     for loss in losses:
-        missing = [k for k in loss.inputs if ctx.get(k) is None]
+        keys = {k: loss.inputs_from.get(k, k) for k in loss.inputs}
+        missing = [v for v in keys.values() if ctx.get(v) is None]
         if missing:
             raise ConfigError(f'{type(loss).__name__} ({loss.name}) needs {missing}, which this '
                               f'model/data does not provide (available: '
                               f'{sorted(k for k, v in ctx.items() if v is not None)})')
-        out[loss.name] = loss(**{k: ctx[k] for k in loss.inputs})
+        out[loss.name] = loss(**{k: ctx[v] for k, v in keys.items()})
     return out
 
 

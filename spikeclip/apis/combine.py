@@ -1,0 +1,80 @@
+"""Combine the three stage checkpoints into one model file (spikes in, image and class out)."""
+import os.path as osp
+from typing import Dict
+
+import torch
+from mmengine.registry import DefaultScope
+
+from ..models.stages.base import load_stage_checkpoint, sub_state_dict
+from ..registry import MODELS
+from ..utils.atomic import atomic_torch_save
+from ..utils.checkpoint import load_checkpoint_file
+from ..utils.env import collect_env
+from ..utils.errors import CheckpointError
+
+
+def _same_weights(a: Dict[str, torch.Tensor], b: Dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(
+        a[k].shape == b[k].shape and torch.equal(a[k].cpu(), b[k].cpu()) for k in a)
+
+
+def _check_part(name: str, cfg_a, sd_a, path_a: str, cfg_b, sd_b, path_b: str) -> None:
+    if cfg_a != cfg_b:
+        raise CheckpointError(f'{path_b} was trained with another {name} than {path_a}: '
+                              f'{cfg_b} vs {cfg_a}')
+    if not _same_weights(sub_state_dict(sd_a, name), sub_state_dict(sd_b, name)):
+        raise CheckpointError(f'{path_b} holds other {name} weights than {path_a}: it was '
+                              f'trained on another {"stage-1" if name == "encoder" else "stage-2"}'
+                              ' checkpoint')
+
+
+def combine_checkpoints(coarse: str, prompt: str, refine: str, out: str) -> dict:
+    """Check that the three stage checkpoints belong together and write the combined file.
+
+    The combined file holds every stage's weights (the frozen CLIP excepted: its config names
+    the weights), the self-contained ``SpikeCLIP`` model config, the class names, the source
+    checkpoints with their configs, and the library versions.
+
+    Args:
+        coarse (str): Stage-1 checkpoint.
+        prompt (str): Stage-2 checkpoint (trained on ``coarse``).
+        refine (str): Stage-3 checkpoint (trained on ``prompt``).
+        out (str): Combined model file, written atomically.
+
+    Returns:
+        dict: The combined model config.
+
+    Raises:
+        CheckpointError: A missing stage, a checkpoint of the wrong stage, checkpoints that were
+            not trained on each other, or weights whose shapes do not fit.
+    """
+    c_cfg, c_sd = load_stage_checkpoint(coarse, 'coarse')
+    p_cfg, p_sd = load_stage_checkpoint(prompt, 'prompt')
+    r_cfg, r_sd = load_stage_checkpoint(refine, 'refine')
+    _check_part('encoder', c_cfg['encoder'], c_sd, coarse, p_cfg['coarse'], p_sd, prompt)
+    _check_part('encoder', c_cfg['encoder'], c_sd, coarse, r_cfg['parts']['encoder'], r_sd,
+                refine)
+    for name in ('hq_lq', 'class_prompt'):
+        if p_cfg.get(name) is not None:
+            _check_part(name, p_cfg[name], p_sd, prompt, r_cfg['parts'].get(name), r_sd, refine)
+    model_cfg = dict(r_cfg, type='SpikeCLIP', losses=None)
+    state = {f'encoder.{k}': v for k, v in sub_state_dict(c_sd, 'encoder').items()}
+    for name in ('hq_lq', 'class_prompt'):
+        state.update({f'{name}.{k}': v for k, v in sub_state_dict(p_sd, name).items()})
+    state.update({f'refiner.{k}': v for k, v in sub_state_dict(r_sd, 'refiner').items()})
+    with DefaultScope.overwrite_default_scope('spikeclip'):
+        model = MODELS.build(model_cfg)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f'the stage weights do not fit the combined model: {e}') from e
+    sources = {}
+    for stage, path in (('coarse', coarse), ('prompt', prompt), ('refine', refine)):
+        meta = load_checkpoint_file(path).get('meta', {})
+        sources[stage] = dict(path=osp.abspath(path), config=meta.get('cfg'),
+                              epoch=meta.get('epoch'), iter=meta.get('iter'))
+    meta = dict(spikeclip=dict(stage='pipeline', model=model_cfg,
+                               class_names=list(model_cfg.get('class_names') or []),
+                               sources=sources, env=collect_env()))
+    atomic_torch_save(dict(meta=meta, state_dict=model.state_dict()), out)
+    return model_cfg

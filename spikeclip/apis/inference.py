@@ -1,0 +1,137 @@
+"""Inference from a checkpoint alone: spike files in, PNG images and class predictions out."""
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
+from ..fileio import center_window, dat_num_frames, read_dat, read_npz
+from ..registry import MODELS
+from ..utils.atomic import atomic_save_image, atomic_write_json
+from ..utils.checkpoint import load_checkpoint_file
+from ..utils.errors import CheckpointError, SpikeFormatError
+
+
+def default_device() -> str:
+    """``'cuda'`` where a GPU is present, else ``'cpu'``."""
+    return 'cuda' if torch.cuda.is_available() else 'cpu'
+
+
+def model_cfg_from_checkpoint(checkpoint: str) -> dict:
+    """The self-contained model config a SpikeCLIP checkpoint carries (``meta.spikeclip.model``).
+
+    Raises:
+        CheckpointError: Not a SpikeCLIP checkpoint.
+    """
+    ckpt = load_checkpoint_file(checkpoint)
+    info = (ckpt.get('meta') or {}).get('spikeclip') or {}
+    if not info.get('model'):
+        raise CheckpointError(f'{checkpoint} carries no SpikeCLIP model config '
+                              '(meta.spikeclip.model); pass --config')
+    return info['model']
+
+
+def init_model(checkpoint: str, config: Optional[str] = None,
+               device: Optional[str] = None) -> torch.nn.Module:
+    """Build a stage or combined model and load its weights.
+
+    Args:
+        checkpoint (str): A stage checkpoint or a combined model file.
+        config (str, optional): A config file whose ``model`` replaces the one stored in the
+            checkpoint.
+        device (str, optional): Defaults to CUDA where available, else CPU.
+
+    Returns:
+        The model, in eval mode on ``device``.
+
+    Raises:
+        CheckpointError: Missing/unsafe file, no model config, or weights that do not fit.
+    """
+    ckpt = load_checkpoint_file(checkpoint)
+    if config is not None:
+        model_cfg = Config.fromfile(config).model.to_dict()
+    else:
+        model_cfg = model_cfg_from_checkpoint(checkpoint)
+    # Stage 2/3 configs name earlier-stage checkpoints; the stored config names their parts.
+    with DefaultScope.overwrite_default_scope('spikeclip'):
+        model = MODELS.build(model_cfg)
+    state = ckpt.get('state_dict', ckpt)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f'{checkpoint}: the weights do not fit the model '
+                              f'{model_cfg.get("type")}: {e}') from e
+    return model.to(device or default_device()).eval()
+
+
+def load_window(path: str, window: Optional[int], frame: Optional[int] = None,
+                height: int = 250, width: int = 400) -> np.ndarray:
+    """The ``window`` frames of a recording centred on ``frame`` (its temporal centre by default).
+
+    ``.dat`` files are read without decoding frames outside the window.
+
+    Returns:
+        np.ndarray: ``[T, H, W]`` uint8 spikes.
+    """
+    ext = osp.splitext(path)[1].lower()
+    if ext == '.dat':
+        total = dat_num_frames(path, height, width)
+        if frame is not None and not 0 <= frame < total:
+            raise SpikeFormatError(f'{path}: --frame {frame} is outside the {total} frames')
+        start, stop = center_window(total, window, frame)
+        return read_dat(path, height, width, start, stop - start)
+    if ext == '.npz':
+        spikes = read_npz(path, require_label=False).spikes
+        if frame is not None and not 0 <= frame < len(spikes):
+            raise SpikeFormatError(f'{path}: --frame {frame} is outside the {len(spikes)} frames')
+        start, stop = center_window(len(spikes), window, frame)
+        return spikes[start:stop]
+    raise SpikeFormatError(f'{path}: unknown spike file type {ext!r}; expected .dat or .npz')
+
+
+def _to_png(img: torch.Tensor) -> np.ndarray:
+    return (img.float().clamp(0, 1).reshape(img.shape[-2:]).cpu().numpy() * 255 +
+            0.5).astype(np.uint8)
+
+
+@torch.inference_mode()
+def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
+                frame: Optional[int] = None, height: int = 250, width: int = 400,
+                save_coarse: bool = False, topk: int = 5) -> List[Dict]:
+    """Reconstruct (and classify) each input; write PNGs and ``predictions.json`` atomically.
+
+    Writes ``out_dir/<stem>.png`` (8-bit grey, the input's height and width: the refined image
+    for stage-3 and combined models), ``out_dir/<stem>_coarse.png`` with ``save_coarse``, and
+    ``out_dir/predictions.json``: per input its image paths and, where the model classifies, the
+    top-``topk`` classes with probabilities.
+
+    Returns:
+        list[dict]: The entries of ``predictions.json``.
+    """
+    window = model.data_preprocessor.window
+    names = list(getattr(model, 'class_names', []) or [])
+    os.makedirs(out_dir, exist_ok=True)
+    results = []
+    for path in inputs:
+        spikes = torch.from_numpy(load_window(path, window, frame, height, width))
+        data = model.data_preprocessor(dict(inputs=[spikes], data_samples=None))
+        sample = model(data['inputs'], None, mode='predict')[0]
+        stem = osp.splitext(osp.basename(path))[0]
+        entry = dict(input=path, frames=int(spikes.shape[0]),
+                     image=osp.join(out_dir, f'{stem}.png'))
+        atomic_save_image(entry['image'], _to_png(sample.pred_img))
+        if save_coarse and 'pred_coarse' in sample:
+            entry['coarse'] = osp.join(out_dir, f'{stem}_coarse.png')
+            atomic_save_image(entry['coarse'], _to_png(sample.pred_coarse))
+        if 'pred_score' in sample and names:
+            scores = sample.pred_score.float().cpu()
+            k = min(topk, len(scores))
+            top = scores.topk(k)
+            entry['topk'] = [dict(label=int(i), name=names[int(i)], score=float(s))
+                             for s, i in zip(top.values, top.indices)]
+        results.append(entry)
+    atomic_write_json(osp.join(out_dir, 'predictions.json'), results)
+    return results

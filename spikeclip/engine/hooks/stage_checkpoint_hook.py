@@ -1,0 +1,41 @@
+"""MMEngine's CheckpointHook, plus a stable ``<stage>_best.pth`` for the next stage to name."""
+import os
+import os.path as osp
+import shutil
+import tempfile
+
+from mmengine.dist import is_main_process
+from mmengine.hooks import CheckpointHook
+from mmengine.model import is_model_wrapper
+
+from ...registry import HOOKS
+
+
+@HOOKS.register_module()
+class StageCheckpointHook(CheckpointHook):
+    """Keeps ``<work_dir>/<stage>_best.pth`` (e.g. ``coarse_best.pth``) a copy of the best checkpoint.
+
+    MMEngine names the best checkpoint after its metric and epoch (``best_PSNR_epoch_7.pth``) and
+    deletes the previous one before writing the next; this hook also keeps a fixed name that later
+    stages and tools can point at, replaced atomically, so it always holds a whole checkpoint.
+    All arguments are CheckpointHook's.
+    """
+
+    def _save_best_checkpoint(self, runner, metrics) -> None:
+        before = runner.message_hub.get_info('best_ckpt')
+        super()._save_best_checkpoint(runner, metrics)
+        best = runner.message_hub.get_info('best_ckpt')
+        if best and best != before and is_main_process() and osp.isfile(best):
+            model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+            stage = getattr(model, 'stage', None) or 'model'
+            dst = osp.join(osp.dirname(best), f'{stage}_best.pth')
+            fd, tmp = tempfile.mkstemp(prefix=f'.{stage}_best.', suffix='.tmp',
+                                       dir=osp.dirname(best))
+            os.close(fd)
+            try:
+                shutil.copyfile(best, tmp)
+                os.replace(tmp, dst)
+            finally:
+                if osp.exists(tmp):
+                    os.unlink(tmp)
+            runner.logger.info(f'best checkpoint so far copied to {dst}')

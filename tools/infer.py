@@ -1,0 +1,45 @@
+"""Reconstruct (and classify) spike recordings with a stage or combined checkpoint.
+
+``python tools/infer.py CHECKPOINT INPUT [INPUT ...] --out-dir DIR [--frame INDEX]``
+writes ``DIR/<input stem>.png`` and ``DIR/predictions.json``. The checkpoint carries its model
+config; ``--config`` overrides it.
+"""
+import argparse
+import sys
+
+from spikeclip.apis import infer_files, init_model
+from spikeclip.utils.errors import SpikeCLIPError
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='SpikeCLIP inference on .dat / .npz files')
+    parser.add_argument('checkpoint', help='stage checkpoint or combined model file')
+    parser.add_argument('inputs', nargs='+', help='.dat or .npz spike recordings')
+    parser.add_argument('--out-dir', required=True, help='where PNGs and predictions.json go')
+    parser.add_argument('--config', help='config whose model replaces the stored one')
+    parser.add_argument('--frame', type=int, help='centre frame of the window '
+                        '(default: the temporal centre of each recording)')
+    parser.add_argument('--height', type=int, default=250, help='.dat frame height')
+    parser.add_argument('--width', type=int, default=400, help='.dat frame width')
+    parser.add_argument('--save-coarse', action='store_true', help='also save the stage-1 image')
+    parser.add_argument('--device', help='cpu or cuda (default: cuda where available)')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    model = init_model(args.checkpoint, args.config, args.device)
+    results = infer_files(model, args.inputs, args.out_dir, args.frame, args.height, args.width,
+                          args.save_coarse)
+    for r in results:
+        top = f" -> {r['topk'][0]['name']} ({r['topk'][0]['score']:.2f})" if 'topk' in r else ''
+        print(f"{r['input']}: {r['image']}{top}")
+    print(f'predictions: {args.out_dir}/predictions.json')
+    return results
+
+
+if __name__ == '__main__':
+    try:
+        main()
+    except SpikeCLIPError as e:
+        sys.exit(f'error: {e}')
