@@ -1,4 +1,5 @@
+from .device_metrics_hook import DeviceMetricsHook
 from .stage_info_hook import StageInfoHook
 from .visualization_hook import SpikeVisualizationHook
 
-__all__ = ['SpikeVisualizationHook', 'StageInfoHook']
+__all__ = ['DeviceMetricsHook', 'SpikeVisualizationHook', 'StageInfoHook']
