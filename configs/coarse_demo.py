@@ -3,6 +3,7 @@
 _base_ = ['_base_/models/lrn.py', '_base_/datasets/demo.py', '_base_/schedules/adamw_epochs.py',
           '_base_/default_runtime.py']
 
+work_dir = 'work_dirs/demo/coarse'
 model = dict(
     class_names='demo',
     losses=[

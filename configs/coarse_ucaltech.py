@@ -4,6 +4,7 @@ _base_ = ['_base_/models/lrn.py', '_base_/datasets/ucaltech.py',
           '_base_/schedules/adamw_epochs.py', '_base_/default_runtime.py',
           '_base_/models/clip_vit_b32.py']
 
+work_dir = 'work_dirs/ucaltech/coarse'
 model = dict(
     clip={{_base_.clip}},
     class_names='ucaltech',

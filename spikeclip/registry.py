@@ -14,6 +14,10 @@ from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import LOOPS as MMENGINE_LOOPS
 from mmengine.registry import METRICS as MMENGINE_METRICS
 from mmengine.registry import MODELS as MMENGINE_MODELS
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.registry import OPTIM_WRAPPERS as MMENGINE_OPTIM_WRAPPERS
+from mmengine.registry import OPTIMIZERS as MMENGINE_OPTIMIZERS
+from mmengine.registry import PARAM_SCHEDULERS as MMENGINE_PARAM_SCHEDULERS
 from mmengine.registry import TRANSFORMS as MMENGINE_TRANSFORMS
 from mmengine.registry import VISBACKENDS as MMENGINE_VISBACKENDS
 from mmengine.registry import VISUALIZERS as MMENGINE_VISUALIZERS
@@ -34,6 +38,15 @@ METRICS = Registry('metric', parent=MMENGINE_METRICS, locations=['spikeclip.eval
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, locations=['spikeclip.engine'])
 # Runner loops (MMEngine's are used; the child keeps scoped lookups working).
 LOOPS = Registry('loop', parent=MMENGINE_LOOPS, locations=['spikeclip.engine'])
+# Optimisation (MMEngine's are used; the children keep scoped lookups quiet and working).
+OPTIMIZERS = Registry('optimizer', parent=MMENGINE_OPTIMIZERS, locations=['spikeclip.engine'])
+OPTIM_WRAPPERS = Registry('optim_wrapper', parent=MMENGINE_OPTIM_WRAPPERS,
+                          locations=['spikeclip.engine'])
+OPTIM_WRAPPER_CONSTRUCTORS = Registry('optimizer wrapper constructor',
+                                      parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
+                                      locations=['spikeclip.engine'])
+PARAM_SCHEDULERS = Registry('parameter scheduler', parent=MMENGINE_PARAM_SCHEDULERS,
+                            locations=['spikeclip.engine'])
 # Visualizers (image grids of spikes, reconstructions and references).
 VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS,
                        locations=['spikeclip.visualization'])

@@ -10,9 +10,10 @@ import sys
 from mmengine.config import DictAction
 
 from spikeclip.apis import build_runner, load_config
+from spikeclip.apis.inference import model_cfg_from_checkpoint
 from spikeclip.apis.runner import check_checkpoint_stage
 from spikeclip.utils.atomic import atomic_write_json
-from spikeclip.utils.errors import SpikeCLIPError
+from spikeclip.utils.errors import ConfigError, SpikeCLIPError
 
 
 def parse_args(argv=None):
@@ -36,6 +37,10 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     if args.checkpoint:
         check_checkpoint_stage(cfg, args.checkpoint)
+    if cfg.model.get('from_checkpoint'):
+        if not args.checkpoint:
+            raise ConfigError(f'{args.config} rebuilds its model from a checkpoint; give one')
+        cfg.model = model_cfg_from_checkpoint(args.checkpoint)
     cfg.load_from = args.checkpoint
     if args.show_dir:
         cfg.default_hooks.visualization.show_dir = args.show_dir

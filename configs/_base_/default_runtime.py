@@ -33,7 +33,7 @@ env_cfg = dict(
 # Metrics, images and graphs go to local files and TensorBoard (`make tensorboard`).
 vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
 # The visualizer that sends images and scalars to `vis_backends`.
-visualizer = dict(type='Visualizer', vis_backends=vis_backends, name='visualizer')
+visualizer = dict(type='Visualizer', vis_backends=vis_backends)
 # Iteration-based log window (smoothing of the printed values).
 log_processor = dict(type='LogProcessor', window_size=10, by_epoch=True)
 # Logging verbosity.

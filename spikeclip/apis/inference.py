@@ -114,12 +114,15 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
     window = model.data_preprocessor.window
     names = list(getattr(model, 'class_names', []) or [])
     os.makedirs(out_dir, exist_ok=True)
-    results = []
+    results, used = [], set()
     for path in inputs:
         spikes = torch.from_numpy(load_window(path, window, frame, height, width))
         data = model.data_preprocessor(dict(inputs=[spikes], data_samples=None))
         sample = model(data['inputs'], None, mode='predict')[0]
-        stem = osp.splitext(osp.basename(path))[0]
+        stem, ext = osp.splitext(osp.basename(path))
+        if stem in used:  # a.dat and a.npz in one call: keep both outputs
+            stem = f'{stem}_{ext.lstrip(".")}'
+        used.add(stem)
         entry = dict(input=path, frames=int(spikes.shape[0]),
                      image=osp.join(out_dir, f'{stem}.png'))
         atomic_save_image(entry['image'], _to_png(sample.pred_img))

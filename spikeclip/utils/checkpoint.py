@@ -1,8 +1,14 @@
 """The one place that lets MMEngine checkpoints load with ``torch.load(weights_only=True)``.
 
 torch >= 2.6 loads with ``weights_only=True`` by default; MMEngine puts a few extra types in the
-``message_hub`` of a checkpoint. Exactly those are allow-listed here; nothing else is, so a pickle
-that carries arbitrary code is still refused.
+``message_hub`` of a checkpoint (HistoryBuffer, numpy scalars, arrays and dtypes). Exactly those
+are allow-listed here; nothing else is, so a pickle that carries arbitrary code is still refused.
+
+MMEngine's ``HistoryBuffer.__getstate__`` also pickles its default statistics functions
+(``HistoryBuffer.min`` ...), which pickle as ``getattr(HistoryBuffer, 'min')``. Allowing
+``getattr`` would let a crafted file reach arbitrary attributes, so instead the buffers are pickled
+without those defaults (``__setstate__`` restores them anyway); only custom statistics registered
+with ``HistoryBuffer.register_statistics`` are kept.
 """
 from typing import Any, Dict
 
@@ -12,6 +18,21 @@ from mmengine.logging import HistoryBuffer
 
 from .errors import CheckpointError
 
+
+
+_DEFAULT_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def _history_buffer_getstate(self) -> dict:
+    state = dict(self.__dict__)
+    custom = {k: v for k, v in self._statistics_methods.items() if k not in _DEFAULT_STATISTICS}
+    state.pop('statistics_methods', None)
+    if custom:
+        state['statistics_methods'] = custom
+    return state
+
+
+HistoryBuffer.__getstate__ = _history_buffer_getstate
 
 
 def _numpy_dtype_classes() -> list:

@@ -21,6 +21,7 @@ class Accuracy(BaseMetric):
         collect_device (str): Defaults to ``'cpu'``.
         prefix (str, optional): Metric name prefix.
     """
+    default_prefix = ''  # metric names without a prefix unless one is configured
 
     def __init__(self, topk: Union[int, Tuple[int, ...]] = (1, 5), score_key: str = 'pred_score',
                  collect_device: str = 'cpu', prefix: Optional[str] = None):

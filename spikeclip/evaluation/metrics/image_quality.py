@@ -38,6 +38,7 @@ class ImageMetric(BaseMetric):
         collect_device (str): Defaults to ``'cpu'``.
         prefix (str, optional): Metric name prefix, e.g. ``'coarse'``.
     """
+    default_prefix = ''  # metric names without a prefix unless one is configured
     measure: str = ''
 
     def __init__(self, pred_key: str = 'pred_img', collect_device: str = 'cpu',

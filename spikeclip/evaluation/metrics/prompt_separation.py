@@ -14,6 +14,7 @@ class PromptSeparation(BaseMetric):
     (the same for the stage-1 image) written by ``PromptModel``: a clean image counts as right
     above 0.5, a stage-1 image below 0.5. Also reports the mean probabilities.
     """
+    default_prefix = ''  # metric names without a prefix unless one is configured
 
     def __init__(self, collect_device: str = 'cpu', prefix: Optional[str] = None):
         super().__init__(collect_device=collect_device, prefix=prefix)

@@ -130,10 +130,15 @@ def load_part(module: nn.Module, state_dict: dict, prefix: str, source: str) -> 
                               f'({type(module).__name__}): {e}') from e
 
 
-def to_plain(cfg) -> dict:
-    """A config (ConfigDict or dict) as a plain, picklable dict."""
+def to_plain(cfg):
+    """A config (ConfigDict, dict, list, nested) as plain dicts and lists, so that it pickles
+    into checkpoints that load with ``weights_only=True``."""
     if isinstance(cfg, (Config, ConfigDict)):
-        return cfg.to_dict()
+        cfg = cfg.to_dict()
+    if isinstance(cfg, dict):
+        return {k: to_plain(v) for k, v in cfg.items()}
+    if isinstance(cfg, (list, tuple)):
+        return type(cfg)(to_plain(v) for v in cfg)
     return copy.deepcopy(cfg)
 
 

@@ -1,0 +1,19 @@
+# Stage 2 on the embedded default data: high/low-quality prompts (clean references vs frozen
+# stage-1 output) and class prompts, around the tiny random-weight CLIP (mechanics only).
+_base_ = ['_base_/datasets/demo.py', '_base_/schedules/prompt_epochs.py',
+          '_base_/default_runtime.py', '_base_/models/clip_tiny.py']
+
+work_dir = 'work_dirs/demo/prompt'
+model = dict(
+    type='PromptModel',
+    clip={{_base_.clip}},
+    coarse_checkpoint='work_dirs/demo/coarse/coarse_best.pth',
+    hq_lq=dict(type='HQLQPromptLearner'),
+    class_prompt=dict(type='ClassPromptLearner', num_ctx=4))
+val_evaluator = [
+    dict(type='Accuracy', topk=(1, 5)),
+    dict(type='Accuracy', topk=(1, 5), score_key='pred_score_zeroshot', prefix='zeroshot'),
+    dict(type='PromptSeparation'),
+]
+test_evaluator = val_evaluator
+default_hooks = dict(checkpoint=dict(type='StageCheckpointHook', save_best='top1', rule='greater'))

@@ -1,0 +1,28 @@
+# Stage 3 on the embedded default data: a residual UNet refines the frozen coarse image, with
+# fidelity to the reference, an identity term to the coarse image, and the frozen stage-2 prompts.
+_base_ = ['_base_/datasets/demo.py', '_base_/schedules/refine_epochs.py',
+          '_base_/default_runtime.py', '_base_/models/clip_tiny.py']
+
+work_dir = 'work_dirs/demo/refine'
+model = dict(
+    type='RefineModel',
+    clip={{_base_.clip}},
+    prompt_checkpoint='work_dirs/demo/prompt/prompt_best.pth',
+    refiner=dict(type='UNetRefiner', base_channels=16, num_levels=3),
+    fidelity_to='auto',
+    losses=[
+        dict(type='CharbonnierLoss', name='loss_fidelity', loss_weight=1.0),
+        dict(type='SSIMLoss', loss_weight=0.2),
+        dict(type='L1Loss', name='loss_identity', loss_weight=0.05,
+             inputs_from=dict(target='coarse')),
+        dict(type='PromptQualityLoss', loss_weight=0.01),
+        dict(type='CLIPClassLoss', loss_weight=0.01),
+    ])
+val_evaluator = [
+    dict(type='PSNR'), dict(type='SSIM'), dict(type='MAE'), dict(type='MSE'),
+    dict(type='PSNR', pred_key='pred_coarse', prefix='coarse'),
+    dict(type='SSIM', pred_key='pred_coarse', prefix='coarse'),
+    dict(type='Accuracy', topk=(1, 5)),
+]
+test_evaluator = val_evaluator
+default_hooks = dict(checkpoint=dict(type='StageCheckpointHook', save_best='PSNR', rule='greater'))

@@ -1,0 +1,75 @@
+"""Train the three stages in sequence and combine them (``make train-all``, ``make demo``)."""
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+from ..utils.errors import ConfigError
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+STAGE_ORDER = ('coarse', 'prompt', 'refine')
+
+
+def stage_paths(dataset: str, work_root: str) -> Dict[str, str]:
+    """Work dirs, best checkpoints and the combined model file of a ``train_all`` run."""
+    root = osp.join(work_root, dataset)
+    paths = {f'{s}_dir': osp.join(root, s) for s in STAGE_ORDER}
+    paths.update({s: osp.join(root, s, f'{s}_best.pth') for s in STAGE_ORDER})
+    paths['combined'] = osp.join(root, 'combined_model.pth')
+    return paths
+
+
+def stage_command(stage: str, dataset: str, work_root: str,
+                  cfg_options: Sequence[str] = ()) -> List[str]:
+    """The ``tools/train.py`` command of one stage, with the earlier stages' checkpoints wired in
+    (and, for stage 3, the hook that writes the combined model)."""
+    config = osp.join(REPO_ROOT, 'configs', f'{stage}_{dataset}.py')
+    if not osp.isfile(config):
+        raise ConfigError(f'no config {config} for dataset {dataset!r}')
+    p = stage_paths(dataset, work_root)
+    options = list(cfg_options)
+    if stage == 'prompt':
+        options.append(f'model.coarse_checkpoint={p["coarse"]}')
+    if stage == 'refine':
+        options.append(f'model.prompt_checkpoint={p["prompt"]}')
+        hook = (f"custom_hooks=[dict(type='StageInfoHook'),dict(type='CombineCheckpointsHook',"
+                f"coarse='{p['coarse']}',prompt='{p['prompt']}',out='{p['combined']}')]")
+        options.append(hook)
+    cmd = [sys.executable, osp.join(REPO_ROOT, 'tools', 'train.py'), config,
+           '--work-dir', p[f'{stage}_dir']]
+    return cmd + (['--cfg-options', *options] if options else [])
+
+
+def train_all(dataset: str, work_root: str = 'work_dirs', cfg_options: Sequence[str] = (),
+              stages: Sequence[str] = STAGE_ORDER, env: Optional[dict] = None) -> Dict[str, str]:
+    """Train ``stages`` of ``configs/<stage>_<dataset>.py`` one after another.
+
+    Each stage runs ``tools/train.py`` in a fresh process (as a user would), naming the previous
+    stage's ``<stage>_best.pth``; stage 3 writes ``<work_root>/<dataset>/combined_model.pth``.
+
+    Args:
+        dataset (str): ``demo``, ``ucaltech`` or ``ucifar`` (any suffix with configs).
+        work_root (str): Root of the work dirs. Defaults to ``'work_dirs'``.
+        cfg_options (Sequence[str]): ``key=value`` overrides applied to every stage.
+        stages (Sequence[str]): Stages to run. Defaults to all three.
+        env (dict, optional): Environment of the stage processes.
+
+    Returns:
+        dict: :func:`stage_paths` plus ``<stage>_seconds`` wall times.
+
+    Raises:
+        RuntimeError: A stage failed (its exit code and work dir are named).
+    """
+    paths = dict(stage_paths(dataset, work_root))
+    for stage in stages:
+        cmd = stage_command(stage, dataset, work_root, cfg_options)
+        print(f'==> {stage}: {" ".join(cmd)}', flush=True)
+        start = time.time()
+        result = subprocess.run(cmd, env=env or os.environ.copy())
+        if result.returncode:
+            raise RuntimeError(f'stage {stage!r} failed (exit code {result.returncode}); see '
+                               f'the log in {paths[stage + "_dir"]}')
+        paths[f'{stage}_seconds'] = f'{time.time() - start:.1f}'
+    return paths

@@ -1,0 +1,24 @@
+"""Train stages 1-3 in sequence and combine them: ``python tools/train_all.py demo``."""
+import argparse
+import sys
+
+from spikeclip.apis.train_all import train_all
+from spikeclip.utils.errors import SpikeCLIPError
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description='Train all SpikeCLIP stages and combine them')
+    parser.add_argument('dataset', help='demo, ucaltech or ucifar (configs/<stage>_<dataset>.py)')
+    parser.add_argument('--work-root', default='work_dirs')
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        help='key=value overrides for every stage')
+    args = parser.parse_args(argv)
+    paths = train_all(args.dataset, args.work_root, args.cfg_options)
+    print(f'combined model: {paths["combined"]}')
+
+
+if __name__ == '__main__':
+    try:
+        main()
+    except (SpikeCLIPError, RuntimeError) as e:
+        sys.exit(f'error: {e}')
