@@ -179,3 +179,29 @@ def test_enable_cpu_distributed_drops_device_ids_for_cpu_modules(monkeypatch):
                         lambda self, module, **kw: seen.update(kw))
     MMDistributedDataParallel(torch.nn.Linear(2, 2), device_ids=[0], broadcast_buffers=False)
     assert seen == dict(broadcast_buffers=False)
+
+
+def test_sync_bn_conversion_fits_the_spiking_unet():
+    """``sync_bn='torch'`` swaps every BatchNorm of the spiking encoder for SyncBatchNorm; the
+    encoder runs them on ``[T * N, C, H, W]`` (SeqToANNContainer), which SyncBatchNorm accepts,
+    and outside a process group it computes exactly what BatchNorm does."""
+    import copy
+
+    from mmengine.model import convert_sync_batchnorm, revert_sync_batchnorm
+
+    from spikeclip.registry import ENCODERS
+    torch.manual_seed(0)
+    net = ENCODERS.build(dict(type='SpikingUNet', in_frames=8, num_bins=4, channels=(4, 8)))
+    torch.nn.init.normal_(net.head.weight, std=0.1)  # zero-initialised: make BN matter
+    synced = convert_sync_batchnorm(copy.deepcopy(net), 'torch')
+    assert sum(isinstance(m, torch.nn.SyncBatchNorm) for m in synced.modules()) == 2
+    assert not any(type(m) is torch.nn.BatchNorm2d for m in synced.modules())
+
+    spikes = (torch.rand(2, 8, 16, 16) < 0.3).float()
+    out, ref = synced(spikes), net(spikes)
+    out.mean().backward()
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(synced.state_dict(), net.state_dict())
+    # MMEngine reverts SyncBN to BatchNorm when it trains without a process group.
+    reverted = revert_sync_batchnorm(synced)
+    assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in reverted.modules())
