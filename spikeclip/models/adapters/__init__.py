@@ -1,0 +1,5 @@
+"""Stage-2 prompt adapters around a frozen CLIP."""
+from .class_prompt import ClassPromptLearner, zero_shot_class_features
+from .hq_lq_prompt import HQLQPromptLearner, init_context
+
+__all__ = ['ClassPromptLearner', 'HQLQPromptLearner', 'init_context', 'zero_shot_class_features']
