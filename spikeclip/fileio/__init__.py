@@ -1,10 +1,17 @@
 import os
 from typing import Optional
 
-import numpy as np
-
-from .dat import (DEFAULT_HEIGHT, DEFAULT_WIDTH, check_spike_array, dat_num_frames, decode_frames,
-                  encode_frames, frame_bytes, read_dat, write_dat)
+from .dat import (
+    DEFAULT_HEIGHT,
+    DEFAULT_WIDTH,
+    check_spike_array,
+    dat_num_frames,
+    decode_frames,
+    encode_frames,
+    frame_bytes,
+    read_dat,
+    write_dat,
+)
 from .npz import SpikeRecord, read_npz, write_npz
 
 

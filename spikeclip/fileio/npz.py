@@ -48,7 +48,11 @@ def read_npz(path: str, require_label: bool = True) -> SpikeRecord:
         if require_label:
             raise SpikeFormatError(f'{path}: no "label" array (keys found: {sorted(keys)})')
     else:
-        if label.size != 1 or not np.issubdtype(label.dtype, np.integer):
+        # Integral floats are accepted too: some exports store the class index as a float.
+        integral = np.issubdtype(label.dtype, np.integer) or (
+            np.issubdtype(label.dtype, np.floating) and label.size == 1
+            and float(label.reshape(())).is_integer())
+        if label.size != 1 or not integral:
             raise SpikeFormatError(f'{path}: "label" must be one integer, got dtype {label.dtype} '
                                    f'and shape {label.shape}')
         label = int(label.reshape(()))

@@ -36,12 +36,14 @@ def sliding_crops(image: torch.Tensor,
     xs = torch.arange(w, dtype=torch.float32, device=image.device)
     gy = (y0[:, None] + ys[None]) / max(img_h - 1, 1) * 2 - 1  # [T, h] normalised
     gx = (x0[:, None] + xs[None]) / max(img_w - 1, 1) * 2 - 1  # [T, w]
-    grid = torch.stack(torch.broadcast_tensors(gx[:, None, :], gy[:, :, None]), dim=-1)
+    grid = torch.empty(num_frames, h, w, 2, device=image.device)  # (x, y) per output pixel
+    grid[..., 0] = gx[:, None, :]
+    grid[..., 1] = gy[:, :, None]
     src = image.float().reshape(1, 1, img_h, img_w).expand(num_frames, -1, -1, -1)
     out = F.grid_sample(src, grid, mode='bilinear', padding_mode='border', align_corners=True)
     return out[:, 0]
 
 
 def motion_extent(num_frames: int, velocity: Sequence[float]) -> Tuple[float, float]:
-    """Pixels ``(dy, dx)`` the crop travels over ``num_frames`` frames (for choosing start points)."""
+    """Pixels ``(dy, dx)`` the crop travels over ``num_frames`` frames (to choose start points)."""
     return abs(velocity[0]) * (num_frames - 1), abs(velocity[1]) * (num_frames - 1)

@@ -82,35 +82,45 @@ def simulate_spikes(frames: ArrayLike,
     model = model or SpikeCameraModel(**model_kwargs)
     is_numpy = isinstance(frames, np.ndarray)
     x = torch.from_numpy(np.asarray(frames)) if is_numpy else frames
-    x = x.to(torch.float64 if x.device.type == 'cpu' else torch.float32)
+    # Per-pixel arithmetic in float32; the running sum over frames in float64 on the CPU so
+    # that long streams keep exact spike counts (float32 on accelerators).
+    acc_dtype = torch.float64 if x.device.type == 'cpu' else torch.float32
+    x = x.to(torch.float64 if x.dtype == torch.float64 else torch.float32)
     unbatched = x.ndim == 2
     if x.ndim in (2, 3):
         if num_frames is None:
             raise ValueError('num_frames is required for a static [H, W] or [N, H, W] scene')
-        x = x.reshape(-1, 1, *x.shape[-2:]).expand(-1, num_frames, -1, -1)
-    elif x.ndim != 4:
+        x = x.reshape(-1, 1, *x.shape[-2:])  # [N, 1, H, W], expanded over frames below
+        t = num_frames
+    elif x.ndim == 4:
+        t = x.shape[1]
+    else:
         raise ValueError(f'frames must be [H, W], [N, H, W] or [N, T, H, W], got {tuple(x.shape)}')
-    n, t, h, w = x.shape
+    n, _, h, w = x.shape
     if generator is None:
         generator = torch.Generator(device=x.device)
         generator.manual_seed(int(seed) if seed is not None else
                               int(torch.randint(0, 2**31 - 1, ()).item()))
 
-    def rand(*shape):
-        return torch.rand(shape, generator=generator, device=x.device, dtype=x.dtype)
-
     theta = torch.full((n, 1, h, w), model.threshold, device=x.device, dtype=x.dtype)
     if model.threshold_mismatch > 0:
         noise = torch.randn((n, 1, h, w), generator=generator, device=x.device, dtype=x.dtype)
         theta = (theta * (1 + model.threshold_mismatch * noise)).clamp_min(0.2 * model.threshold)
-    light = x.clamp(0, 1) * model.gain + model.dark_current
+    light = x.clamp(0, 1) * model.gain + model.dark_current  # [N, T or 1, H, W]
     if model.photons_per_frame is not None:
         p = model.photons_per_frame
-        light = torch.poisson(light * p, generator=generator) / p
-    light = torch.minimum(light, theta)
-    acc0 = rand(n, 1, h, w) * theta
-    count = torch.floor((acc0 + torch.cumsum(light, dim=1)) / theta)
-    spikes = torch.diff(count, dim=1, prepend=torch.zeros_like(count[:, :1])).to(torch.uint8)
+        light = torch.poisson(light.expand(-1, t, -1, -1) * p, generator=generator) / p
+    # Light per frame in threshold units, capped at one spike per frame: the accumulator
+    # a_t / theta starts at U[0, 1) and N_t = floor(a_0 / theta + sum_k e_k / theta).
+    charge = (light / theta).clamp_(max=1.0).expand(-1, t, -1, -1)
+    acc0 = torch.rand((n, 1, h, w), generator=generator, device=x.device, dtype=x.dtype)
+    count = torch.cumsum(charge, dim=1, dtype=acc_dtype).add_(acc0).floor_()  # N_t
+    spikes = torch.empty_like(count)
+    spikes[:, :1] = count[:, :1]
+    torch.sub(count[:, 1:], count[:, :-1], out=spikes[:, 1:])
+    # N_t is non-decreasing with steps of at most 1; the clamp only guards against rounding
+    # of a saturated pixel (charge == 1) ever giving a step of 2.
+    spikes = spikes.clamp_(0, 1).to(torch.uint8)
     if unbatched:
         spikes = spikes[0]
     return spikes.numpy() if is_numpy else spikes
