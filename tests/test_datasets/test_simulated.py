@@ -1,0 +1,139 @@
+import numpy as np
+import pytest
+import torch
+from mmengine.dataset import pseudo_collate
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from spikeclip.datasets import DEFAULT_CLASSES, SimulatedSpikeDataset
+from spikeclip.datasets.simulated import ImageReadError
+from spikeclip.registry import DATASETS
+from spikeclip.utils.errors import ConfigError
+
+SMALL = dict(num_samples=6, crop_size=16, num_frames=20)
+
+
+def save(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """Two classes; the images are dark on their left 70 % and bright on the right 30 %."""
+    img = np.zeros((40, 100), np.uint8)
+    img[:, 70:] = 200
+    save(tmp_path / 'imgs' / 'bright' / 'a.png', img)
+    save(tmp_path / 'imgs' / 'bright' / 'b.bmp', img)
+    save(tmp_path / 'imgs' / 'dim' / 'c.png', img // 2)
+    return str(tmp_path / 'imgs')
+
+
+def test_item_layout_default_set():
+    ds = DATASETS.build(dict(type='SimulatedSpikeDataset', split='test', **SMALL))
+    assert ds.metainfo['classes'] == DEFAULT_CLASSES and len(ds) == 6
+    item = ds[1]
+    spikes, sample = item['inputs'], item['data_samples']
+    assert spikes.dtype == torch.uint8 and spikes.shape == (20, 16, 16)
+    assert set(spikes.unique().tolist()) <= {0, 1}
+    assert sample.gt_img.dtype == torch.float32 and sample.gt_img.shape == (1, 16, 16)
+    assert 0 <= sample.gt_img.min() and sample.gt_img.max() <= 1
+    assert int(sample.gt_label) == 1 and sample.label_name == DEFAULT_CLASSES[1]
+    assert sample.img_path == 'skimage.data.camera'
+    assert sample.ori_shape == (16, 16) and sample.sample_idx == 1
+    batch = pseudo_collate([ds[0], ds[1]])
+    assert len(batch['inputs']) == 2 and batch['data_samples'][1].label_name == 'cameraman'
+    with pytest.raises(IndexError):
+        ds[6]
+
+
+def test_deterministic_per_seed_and_index():
+    a = SimulatedSpikeDataset(**SMALL, seed=3)
+    b = SimulatedSpikeDataset(**SMALL, seed=3)
+    c = SimulatedSpikeDataset(**SMALL, seed=4)
+    for i in (0, 5):
+        assert torch.equal(a[i]['inputs'], b[i]['inputs'])
+        assert torch.equal(a[i]['data_samples'].gt_img, b[i]['data_samples'].gt_img)
+        assert not torch.equal(a[i]['inputs'], c[i]['inputs'])
+    assert torch.equal(a[2]['inputs'], a[2]['inputs'])  # again: no state carried over
+    # worker processes give the same samples as the main process
+    loader = DataLoader(a, batch_size=None, num_workers=2, collate_fn=lambda x: x)
+    for i, item in enumerate(loader):
+        assert torch.equal(item['inputs'], a[i]['inputs'])
+
+
+def test_train_and_test_crops_disjoint(folder):
+    common = dict(image_dir=folder, crop_size=16, num_frames=12, motion_prob=1.0,
+                  max_speed=2.0, num_samples=30, short_side=None, noise={})
+    train = SimulatedSpikeDataset(split='train', **common)
+    test = SimulatedSpikeDataset(split='test', **common)
+    moved = 0
+    for i in range(30):
+        # train crops see only the dark part, test crops only the bright part, even moving
+        assert train[i]['data_samples'].gt_img.max() == 0
+        assert test[i]['data_samples'].gt_img.min() > 0.1
+        moved += any(v != 0 for v in test[i]['data_samples'].velocity)
+    assert moved > 10
+
+
+def test_reference_brightness_follows_spike_rate():
+    # gain <= nominal gain, no noise, static crops: rate = gain * scene = nominal_gain * gt
+    ds = SimulatedSpikeDataset(num_samples=4, crop_size=16, num_frames=400, gain_range=(0.2, 0.5),
+                               motion_prob=0.0, noise={}, seed=1)
+    for i in range(4):
+        item = ds[i]
+        rate = item['inputs'].float().mean(0)
+        gt = item['data_samples'].gt_img[0]
+        assert (rate - 0.5 * gt).abs().max() <= 1 / 400 + 1e-5
+    # the light level reaches the reference: same crop, darker reference at a lower gain
+    dim = SimulatedSpikeDataset(num_samples=1, crop_size=16, gain_range=(0.25, 0.25),
+                                motion_prob=0.0, seed=1)[0]['data_samples'].gt_img
+    bright = SimulatedSpikeDataset(num_samples=1, crop_size=16, gain_range=(0.5, 0.5),
+                                   motion_prob=0.0, seed=1)[0]['data_samples'].gt_img
+    assert torch.allclose(2 * dim, bright, atol=1e-6)
+
+
+def test_image_folder_classes_and_bad_images(folder, tmp_path):
+    ds = SimulatedSpikeDataset(image_dir=folder, **SMALL)
+    assert ds.metainfo['classes'] == ('bright', 'dim')
+    assert [ds[i]['data_samples'].label_name for i in range(3)] == ['bright', 'bright', 'dim']
+    bad = tmp_path / 'imgs' / 'dim' / 'broken.png'
+    bad.write_bytes(b'not a png')
+    with pytest.warns(UserWarning, match='broken.png: not a readable image'):
+        ds = SimulatedSpikeDataset(image_dir=folder, **SMALL)
+    assert len(ds.images) == 3
+    with pytest.raises(ImageReadError, match='broken.png'):
+        SimulatedSpikeDataset(image_dir=folder, on_bad_image='error', **SMALL)
+
+
+def test_folder_without_classes(tmp_path):
+    save(tmp_path / 'x.png', np.full((30, 30), 128, np.uint8))
+    ds = SimulatedSpikeDataset(image_dir=str(tmp_path), **SMALL)
+    sample = ds[0]['data_samples']
+    assert ds.metainfo['classes'] == () and 'gt_label' not in sample
+    assert sample.label_name is None
+
+
+def test_errors(tmp_path, folder):
+    with pytest.raises(ConfigError, match='nope: no such image folder'):
+        SimulatedSpikeDataset(image_dir=str(tmp_path / 'nope'))
+    (tmp_path / 'empty' / 'sub').mkdir(parents=True)
+    (tmp_path / 'empty' / 'notes.txt').write_text('x')
+    with pytest.raises(ConfigError, match='empty: no images found'):
+        SimulatedSpikeDataset(image_dir=str(tmp_path / 'empty'))
+    only_bad = tmp_path / 'bad'
+    only_bad.mkdir()
+    (only_bad / 'a.png').write_bytes(b'xx')
+    with pytest.warns(UserWarning), pytest.raises(ConfigError, match='none of its 1 images'):
+        SimulatedSpikeDataset(image_dir=str(only_bad))
+    save(tmp_path / 'imgs' / 'top.png', np.zeros((30, 30), np.uint8))
+    with pytest.raises(ConfigError, match='both at its top level'):
+        SimulatedSpikeDataset(image_dir=folder)
+    with pytest.raises(ConfigError, match=r'its test part is 256x77 .* crop_size=100'):
+        SimulatedSpikeDataset(split='test', crop_size=100)
+    with pytest.raises(ConfigError, match='unknown noise options'):
+        SimulatedSpikeDataset(noise=dict(shot=1.0))
+    with pytest.raises(ConfigError, match='gain_range'):
+        SimulatedSpikeDataset(gain_range=(0.0, 0.5))
+    with pytest.raises(ConfigError, match='on_bad_image'):
+        SimulatedSpikeDataset(on_bad_image='ignore')
