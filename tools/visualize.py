@@ -1,0 +1,89 @@
+"""Browse the dataset of a config: save one image grid per sample.
+
+    python tools/visualize.py CONFIG [--split train|test] [--num 8] [--out-dir DIR] [--gain 2.0]
+
+Each grid shows, left to right: the spike count (scaled to its maximum), TFP and TFI of the
+whole window (``--gain`` calibrates them; 2.0 fits the simulator's nominal light level) and the
+reference image where the dataset has one. The file is named ``<index>_<class>.png`` and the
+header line repeats the class and the panel names.
+"""
+import argparse
+import os
+import re
+import sys
+
+import numpy as np
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
+
+from spikeclip.models.encoders import TFI, TFP
+from spikeclip.registry import DATASETS
+from spikeclip.utils.atomic import atomic_save_image
+from spikeclip.utils.errors import SpikeCLIPError
+
+HEADER = 12  # pixels of the caption line
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('config', help='config file')
+    p.add_argument('--split', choices=('train', 'test'), default='train', help='which dataloader')
+    p.add_argument('--num', type=int, default=8, help='samples, evenly spaced (default: 8)')
+    p.add_argument('--out-dir', help='output folder (default: work_dirs/vis/<config name>)')
+    p.add_argument('--gain', type=float, default=2.0, help='TFP/TFI gain (default: 2.0)')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
+    return p.parse_args(argv)
+
+
+def make_grid(item: dict, tfp: TFP, tfi: TFI) -> np.ndarray:
+    """One sample as a ``[HEADER + H, n * (W + 2)]`` uint8 grid with a caption."""
+    from PIL import Image, ImageDraw
+    spikes = item['inputs'].float()[None]  # [1, T, H, W]
+    sample = item['data_samples']
+    count = spikes.sum(1, keepdim=True)
+    panels = {'count': count / count.max().clamp_min(1), 'TFP': tfp(spikes), 'TFI': tfi(spikes)}
+    if 'gt_img' in sample:
+        panels['reference'] = sample.gt_img[None]
+    h, w = spikes.shape[-2:]
+    grid = np.full((HEADER + h, len(panels) * (w + 2)), 255, np.uint8)
+    for i, img in enumerate(panels.values()):
+        grid[HEADER:, i * (w + 2):i * (w + 2) + w] = (img[0, 0].clamp(0, 1) * 255).byte().numpy()
+    canvas = Image.fromarray(grid)
+    label = sample.metainfo.get('label_name') or 'no class'
+    ImageDraw.Draw(canvas).text((1, 0), f'{label}: {" | ".join(panels)}', fill=0)
+    return np.asarray(canvas)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'spikeclip'))
+    loader = cfg.get(f'{args.split}_dataloader') or cfg.get('val_dataloader')
+    if not loader or 'dataset' not in loader:
+        print(f'error: {args.config} has no {args.split}_dataloader.dataset', file=sys.stderr)
+        return 1
+    name = os.path.splitext(os.path.basename(args.config))[0]
+    out_dir = args.out_dir or os.path.join('work_dirs', 'vis', name)
+    try:
+        dataset = DATASETS.build(loader['dataset'])
+        tfp, tfi = TFP(gain=args.gain), TFI(gain=args.gain)
+        indices = sorted({int(i) for i in np.linspace(0, len(dataset) - 1, args.num).round()})
+        with torch.no_grad():
+            for idx in indices:
+                item = dataset[idx]
+                label = item['data_samples'].metainfo.get('label_name') or 'none'
+                safe = re.sub(r'[^A-Za-z0-9_.-]+', '_', str(label))
+                atomic_save_image(os.path.join(out_dir, f'{idx:05d}_{safe}.png'),
+                                  make_grid(item, tfp, tfi))
+    except SpikeCLIPError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
+    print(f'saved {len(indices)} grids of the {args.split} set to {out_dir}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
