@@ -133,6 +133,7 @@ def resolve_pretrained(arch: str, pretrained: Optional[str],
     """
     if pretrained is None:
         return None, {}
+    pretrained = os.fspath(pretrained)
     if os.path.isfile(pretrained):
         return pretrained, {}
     if _looks_like_path(pretrained):
@@ -195,6 +196,7 @@ class FrozenCLIP(nn.Module):
                  cache_dir: Optional[str] = None):
         super().__init__()
         self.arch = _check_arch(arch)
+        pretrained = None if pretrained is None else os.fspath(pretrained)
         checkpoint, extra = resolve_pretrained(self.arch, pretrained, cache_dir)
         if checkpoint is None:
             print_log(f'FrozenCLIP: pretrained=None, {self.arch!r} has RANDOM weights',
@@ -202,8 +204,8 @@ class FrozenCLIP(nn.Module):
         try:
             model = open_clip.create_model(self.arch, pretrained=checkpoint, **extra)
         except Exception as e:  # open_clip raises RuntimeError/FileNotFoundError/... for weights
-            how = '' if checkpoint == pretrained and os.path.isfile(str(checkpoint)) else (
-                ' ' + _how_to_get(self.arch, str(pretrained), cache_dir))
+            user_file = pretrained is not None and os.path.isfile(pretrained)
+            how = '' if user_file else ' ' + _how_to_get(self.arch, str(pretrained), cache_dir)
             raise CheckpointError(
                 f'could not load CLIP weights pretrained={pretrained!r} into arch {self.arch!r}: '
                 f'{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}.{how}') from e
