@@ -127,3 +127,19 @@ def test_class_prompts_learn(tiny_clip):
         losses = _adam_losses(learner.parameters(), lambda: F.cross_entropy(
             learner.logits(img_feats, learner(tiny_clip)), labels))
         assert losses[-1] < 0.8 * losses[0]
+
+
+@pytest.mark.parametrize('cfg', [
+    dict(type='HQLQPromptLearner', num_ctx=4, learn_temperature=True),
+    dict(type='ClassPromptLearner', class_names=['cat', 'dog'], ctx_init=None,
+         class_specific=True),
+])
+def test_rebuilt_adapter_loads_its_state_dict(tiny_clip, cfg):
+    """Stage 3 rebuilds the stage-2 adapters from config and loads their weights strictly."""
+    trained = ADAPTERS.build(dict(cfg, clip=tiny_clip))
+    with torch.no_grad():
+        for p in trained.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    rebuilt = ADAPTERS.build(dict(cfg, clip=tiny_clip))
+    rebuilt.load_state_dict(trained.state_dict(), strict=True)
+    torch.testing.assert_close(rebuilt(tiny_clip), trained(tiny_clip))
