@@ -39,7 +39,7 @@ lint: $(STAMP)  ## ruff
 	$(VENV)/bin/ruff check spikeclip tools tests configs
 
 demo: $(STAMP)  ## Train all three stages on the embedded data, combine, test, infer (offline)
-	$(PY) tools/demo.py --work-dir $(WORK_ROOT)/demo
+	$(PY) tools/demo.py --work-root $(WORK_ROOT)
 
 data: $(STAMP)  ## Download and unpack U-CALTECH / U-CIFAR into data/ (needs network)
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements/optional.txt || true

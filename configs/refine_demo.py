@@ -26,3 +26,8 @@ val_evaluator = [
 ]
 test_evaluator = val_evaluator
 default_hooks = dict(checkpoint=dict(type='StageCheckpointHook', save_best='PSNR', rule='greater'))
+custom_hooks = [
+    dict(type='StageInfoHook'),
+    # Writes <work_dir>/../combined_model.pth from the three stages when training ends.
+    dict(type='CombineCheckpointsHook'),
+]

@@ -18,3 +18,8 @@ model = dict(
 val_evaluator = [dict(type='Accuracy', topk=(1, 5))]
 test_evaluator = val_evaluator
 default_hooks = dict(checkpoint=dict(type='StageCheckpointHook', save_best='top1', rule='greater'))
+custom_hooks = [
+    dict(type='StageInfoHook'),
+    # Writes <work_dir>/../combined_model.pth from the three stages when training ends.
+    dict(type='CombineCheckpointsHook'),
+]

@@ -46,6 +46,7 @@ def main(argv=None):
         cfg.default_hooks.visualization.show_dir = args.show_dir
     cfg.train_dataloader = cfg.train_cfg = cfg.optim_wrapper = cfg.param_scheduler = None
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+    cfg.test_cfg = cfg.get('test_cfg') or dict()
     runner = build_runner(cfg)
     metrics = runner.test()
     out = osp.join(cfg.work_dir, 'test_metrics.json')

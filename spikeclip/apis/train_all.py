@@ -23,8 +23,7 @@ def stage_paths(dataset: str, work_root: str) -> Dict[str, str]:
 
 def stage_command(stage: str, dataset: str, work_root: str,
                   cfg_options: Sequence[str] = ()) -> List[str]:
-    """The ``tools/train.py`` command of one stage, with the earlier stages' checkpoints wired in
-    (and, for stage 3, the hook that writes the combined model)."""
+    """The ``tools/train.py`` command of one stage, with the earlier stages' checkpoints wired in."""
     config = osp.join(REPO_ROOT, 'configs', f'{stage}_{dataset}.py')
     if not osp.isfile(config):
         raise ConfigError(f'no config {config} for dataset {dataset!r}')
@@ -32,18 +31,16 @@ def stage_command(stage: str, dataset: str, work_root: str,
     options = list(cfg_options)
     if stage == 'prompt':
         options.append(f'model.coarse_checkpoint={p["coarse"]}')
-    if stage == 'refine':
+    if stage == 'refine':  # its CombineCheckpointsHook writes <root>/combined_model.pth
         options.append(f'model.prompt_checkpoint={p["prompt"]}')
-        hook = (f"custom_hooks=[dict(type='StageInfoHook'),dict(type='CombineCheckpointsHook',"
-                f"coarse='{p['coarse']}',prompt='{p['prompt']}',out='{p['combined']}')]")
-        options.append(hook)
     cmd = [sys.executable, osp.join(REPO_ROOT, 'tools', 'train.py'), config,
            '--work-dir', p[f'{stage}_dir']]
     return cmd + (['--cfg-options', *options] if options else [])
 
 
 def train_all(dataset: str, work_root: str = 'work_dirs', cfg_options: Sequence[str] = (),
-              stages: Sequence[str] = STAGE_ORDER, env: Optional[dict] = None) -> Dict[str, str]:
+              stages: Sequence[str] = STAGE_ORDER, env: Optional[dict] = None,
+              stage_options: Optional[Dict[str, Sequence[str]]] = None) -> Dict[str, str]:
     """Train ``stages`` of ``configs/<stage>_<dataset>.py`` one after another.
 
     Each stage runs ``tools/train.py`` in a fresh process (as a user would), naming the previous
@@ -53,6 +50,7 @@ def train_all(dataset: str, work_root: str = 'work_dirs', cfg_options: Sequence[
         dataset (str): ``demo``, ``ucaltech`` or ``ucifar`` (any suffix with configs).
         work_root (str): Root of the work dirs. Defaults to ``'work_dirs'``.
         cfg_options (Sequence[str]): ``key=value`` overrides applied to every stage.
+        stage_options (dict, optional): Further overrides per stage name.
         stages (Sequence[str]): Stages to run. Defaults to all three.
         env (dict, optional): Environment of the stage processes.
 
@@ -64,7 +62,8 @@ def train_all(dataset: str, work_root: str = 'work_dirs', cfg_options: Sequence[
     """
     paths = dict(stage_paths(dataset, work_root))
     for stage in stages:
-        cmd = stage_command(stage, dataset, work_root, cfg_options)
+        options = [*cfg_options, *(stage_options or {}).get(stage, ())]
+        cmd = stage_command(stage, dataset, work_root, options)
         print(f'==> {stage}: {" ".join(cmd)}', flush=True)
         start = time.time()
         result = subprocess.run(cmd, env=env or os.environ.copy())

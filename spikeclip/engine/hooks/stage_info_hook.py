@@ -16,7 +16,8 @@ class StageInfoHook(Hook):
 
     * ``<work_dir>/env.json`` at the start of the run.
     * ``checkpoint['meta']['spikeclip']`` in every checkpoint: ``stage``, ``model`` (the config
-      that rebuilds the model without earlier-stage files), ``class_names``, ``seed``, ``env``.
+      that rebuilds the model without earlier-stage files), ``class_names``, ``sources`` (the
+      earlier-stage checkpoints it was built from), ``seed``, ``env``.
       Stage checkpoints are recognised (and wrong-stage ones refused) through this entry.
     """
     priority = 'VERY_LOW'
@@ -31,6 +32,7 @@ class StageInfoHook(Hook):
         return dict(stage=getattr(model, 'stage', None),
                     model=model.export_cfg() if hasattr(model, 'export_cfg') else None,
                     class_names=list(getattr(model, 'class_names', []) or []),
+                    sources=dict(getattr(model, 'sources', {}) or {}),
                     seed=runner.seed, env=self._env)
 
     def before_run(self, runner) -> None:

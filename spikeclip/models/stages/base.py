@@ -83,16 +83,18 @@ def stack_field(data_samples: Optional[Sequence], field: str) -> Optional[torch.
     return torch.stack([getattr(s, field) for s in data_samples])
 
 
-def load_stage_checkpoint(path: str, expected: Union[str, Tuple[str, ...]]) -> Tuple[dict, dict]:
+def load_stage_checkpoint(path: str, expected: Union[str, Tuple[str, ...]],
+                          with_info: bool = False) -> tuple:
     """Load a SpikeCLIP checkpoint and check which stage wrote it.
 
     Args:
         path (str): Checkpoint file.
         expected (str | tuple[str]): Acceptable stage(s): ``'coarse'``, ``'prompt'``, ...
+        with_info (bool): Also return ``meta['spikeclip']`` (stage, sources, env, ...).
 
     Returns:
-        tuple[dict, dict]: The self-contained model config (``meta['spikeclip']['model']``) and the
-        state dict.
+        tuple: The self-contained model config (``meta['spikeclip']['model']``), the state dict,
+        and with ``with_info`` the ``meta['spikeclip']`` dict.
 
     Raises:
         CheckpointError: Missing/unsafe file, not a SpikeCLIP checkpoint, or the wrong stage.
@@ -109,7 +111,8 @@ def load_stage_checkpoint(path: str, expected: Union[str, Tuple[str, ...]]) -> T
             f'{" or ".join(STAGE_TITLES[s] for s in expected)} is needed here')
     if 'state_dict' not in ckpt:
         raise CheckpointError(f'{path} has no state_dict')
-    return copy.deepcopy(info['model']), ckpt['state_dict']
+    out = (copy.deepcopy(info['model']), ckpt['state_dict'])
+    return out + (info, ) if with_info else out
 
 
 def sub_state_dict(state_dict: dict, prefix: str) -> dict:
@@ -150,6 +153,9 @@ class StageModel(BaseModel):
     parts they held), so that a checkpoint alone rebuilds its model.
     """
     stage: str = ''
+    # Earlier-stage checkpoints this model was built from ({'coarse': path, ...}), recorded in
+    # checkpoints so that tools can find the whole chain.
+    sources: Dict[str, str] = {}
 
     def export_cfg(self) -> dict:
         raise NotImplementedError
@@ -171,12 +177,36 @@ class StageModel(BaseModel):
 
 
 def build_clip(cfg: Optional[dict]):
-    """Build the frozen CLIP from its config (``dict(type='FrozenCLIP', arch=..., pretrained=...)``)."""
+    """Build the frozen CLIP (``dict(type='FrozenCLIP', arch=..., pretrained=...)``).
+
+    Its weights are left out of the enclosing model's ``state_dict`` (its config names them, and
+    ViT-B/32 would add ~600 MB to every checkpoint); loading a state dict without them keeps the
+    weights it was built with.
+    """
     if cfg is None:
         return None
     cfg = dict(cfg)
     cfg.setdefault('type', 'FrozenCLIP')
-    return MODELS.build(cfg)
+    clip = MODELS.build(cfg)
+    clip._register_state_dict_hook(_drop_frozen_state)
+    clip._register_load_state_dict_pre_hook(_fill_frozen_state, with_module=True)
+    return clip
+
+
+def _drop_frozen_state(module, state_dict, prefix, local_metadata):
+    if not getattr(module, '_export_frozen_state', False):
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            del state_dict[key]
+
+
+def _fill_frozen_state(module, state_dict, prefix, *args):
+    module._export_frozen_state = True
+    try:
+        own = module.state_dict(prefix=prefix)
+    finally:
+        module._export_frozen_state = False
+    for key, value in own.items():
+        state_dict.setdefault(key, value)
 
 
 def resolve_class_names(class_names) -> list:

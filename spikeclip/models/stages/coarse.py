@@ -44,11 +44,11 @@ class CoarseModel(StageModel):
         self.clip = build_clip(clip)
         self.class_names = resolve_class_names(class_names)
         self._cfg['class_names'] = list(self.class_names)
-        self.class_features = None
+        feats = None  # hand-written class prompt features [K, D], where CLIP and classes are set
         if self.clip is not None and self.class_names:
             with torch.no_grad():
                 feats = self.clip.encode_text([prompt_template.format(c) for c in self.class_names])
-            self.register_buffer('class_features', feats, persistent=False)
+        self.register_buffer('class_features', feats, persistent=False)
 
     def export_cfg(self) -> dict:
         return dict(self._cfg)

@@ -1,4 +1,5 @@
 """Stage 2: prompt learning around a frozen CLIP, on the outputs of a frozen stage-1 encoder."""
+import os.path as osp
 from typing import List, Optional, Union
 
 import torch
@@ -79,6 +80,7 @@ class PromptModel(StageModel):
         if hq_lq is None and class_prompt is None:
             raise ConfigError('PromptModel needs hq_lq, class_prompt or both')
         self.encoder = encoder
+        self.sources = {'coarse': osp.abspath(coarse_checkpoint)} if coarse_checkpoint else {}
         self.clip = build_clip(clip)
         if class_names is None and coarse_cfg is not None:
             class_names = coarse_cfg.get('class_names')
@@ -94,11 +96,11 @@ class PromptModel(StageModel):
         self.hq_lq_weight = hq_lq_weight
         self.class_weight = class_weight
         self.prompt_template = prompt_template
-        self.zeroshot_features = None
+        feats = None  # hand-written prompt features [K, D]: the zero-shot baseline
         if self.class_names:
             with torch.no_grad():
                 feats = self.clip.encode_text([prompt_template.format(c) for c in self.class_names])
-            self.register_buffer('zeroshot_features', feats, persistent=False)
+        self.register_buffer('zeroshot_features', feats, persistent=False)
         self._cfg = dict(type='PromptModel', clip=to_plain(clip), coarse=encoder_cfg,
                          hq_lq=to_plain(hq_lq), class_prompt=to_plain(class_prompt),
                          class_names=list(self.class_names), hq_source=hq_source,

@@ -1,4 +1,5 @@
 """Stage 3 (refinement) and the combined model (spikes in, image and class out)."""
+import os.path as osp
 from typing import List, Optional, Sequence, Union
 
 import torch
@@ -49,9 +50,10 @@ class RefineModel(StageModel):
         if (prompt_checkpoint is None) == (parts is None):
             raise ConfigError('give exactly one of prompt_checkpoint (a stage-2 checkpoint) and '
                               'parts (the frozen part configs, when rebuilding from a checkpoint)')
-        state = None
+        state, sources = None, {}
         if prompt_checkpoint is not None:
-            prompt_cfg, state = load_stage_checkpoint(prompt_checkpoint, 'prompt')
+            prompt_cfg, state, info = load_stage_checkpoint(prompt_checkpoint, 'prompt', True)
+            sources = dict(info.get('sources') or {}, prompt=osp.abspath(prompt_checkpoint))
             parts = dict(encoder=prompt_cfg['coarse'], hq_lq=prompt_cfg['hq_lq'],
                          class_prompt=prompt_cfg['class_prompt'])
             class_names = prompt_cfg.get('class_names') if class_names is None else class_names
@@ -64,6 +66,7 @@ class RefineModel(StageModel):
         if classify_on not in ('refined', 'coarse'):
             raise ConfigError(f"classify_on must be 'refined' or 'coarse', got {classify_on!r}")
         parts = to_plain(parts)
+        self.sources = sources
         self.clip = build_clip(clip)
         self.class_names = resolve_class_names(class_names)
         self.encoder = freeze(ENCODERS.build(parts['encoder']))
