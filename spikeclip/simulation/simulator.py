@@ -10,8 +10,9 @@ Model (per pixel ``x``, frame ``t``)::
 so the mean spike rate is ``gain * I / theta`` spikes per frame. The light per frame is capped at
 the threshold because the sensor reads each pixel once per frame (at most one spike per frame).
 With that cap the recurrence has a closed form, ``N_t = floor((a_0 + sum_{k<=t} e_k) / theta)``
-spikes up to frame ``t``, which this module evaluates with one cumulative sum over frames: it is
-vectorized over frames and batched, and it runs on torch tensors (CPU or CUDA) or numpy arrays.
+spikes up to frame ``t``, which this module evaluates with one cumulative sum over frames (a
+product ``(t + 1) * e`` for a static scene without shot noise): it is vectorized over frames and
+batched, and it runs on torch tensors (CPU or CUDA) or numpy arrays.
 
 Noise options:
     * ``dark_current``: light-independent charge per frame (in threshold units), giving dark spikes.
@@ -112,9 +113,13 @@ def simulate_spikes(frames: ArrayLike,
         light = torch.poisson(light.expand(-1, t, -1, -1) * p, generator=generator) / p
     # Light per frame in threshold units, capped at one spike per frame: the accumulator
     # a_t / theta starts at U[0, 1) and N_t = floor(a_0 / theta + sum_k e_k / theta).
-    charge = (light / theta).clamp_(max=1.0).expand(-1, t, -1, -1)
+    charge = (light / theta).clamp_(max=1.0)  # [N, T or 1, H, W]
     acc0 = torch.rand((n, 1, h, w), generator=generator, device=x.device, dtype=x.dtype)
-    count = torch.cumsum(charge, dim=1, dtype=acc_dtype).add_(acc0).floor_()  # N_t
+    if charge.shape[1] == 1:  # static scene without shot noise: the sum is (t + 1) * charge
+        k = torch.arange(1, t + 1, device=x.device, dtype=acc_dtype).view(1, t, 1, 1)
+        count = (k * charge.to(acc_dtype)).add_(acc0).floor_()  # N_t
+    else:
+        count = torch.cumsum(charge, dim=1, dtype=acc_dtype).add_(acc0).floor_()
     spikes = torch.empty_like(count)
     spikes[:, :1] = count[:, :1]
     torch.sub(count[:, 1:], count[:, :-1], out=spikes[:, 1:])
