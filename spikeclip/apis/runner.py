@@ -1,6 +1,7 @@
 """Config loading and Runner construction shared by tools/train.py, tools/test.py and tests."""
 import os
 import os.path as osp
+import uuid
 from typing import Optional
 
 from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exported for tools)
@@ -29,6 +30,10 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(path))[0])
     cfg.launcher = launcher
+    if cfg.get('experiment_name') is None:
+        # MMEngine names loggers and visualizers after the experiment and reuses same-named ones;
+        # two runs of one config within a second (tests, train-all) must not share them.
+        cfg.experiment_name = f'{osp.splitext(osp.basename(path))[0]}_{uuid.uuid4().hex[:6]}'
     return cfg
 
 

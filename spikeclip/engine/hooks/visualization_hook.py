@@ -83,9 +83,15 @@ class SpikeVisualizationHook(Hook):
         return osp.join(runner.work_dir, self.show_dir)  # join keeps an absolute show_dir
 
 
+_KNOWN_EXTENSIONS = ('.dat', '.npz', '.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff')
+
+
 def _sample_name(sample, index: int) -> str:
+    """``<index>_<file stem>`` (or the whole source name if it has no file extension)."""
     for key in ('spike_path', 'img_path'):
         path = sample.get(key)
         if path:
-            return f'{index:05d}_{osp.splitext(osp.basename(str(path)))[0]}'
+            name = osp.basename(str(path))
+            stem, ext = osp.splitext(name)
+            return f'{index:05d}_{stem if ext.lower() in _KNOWN_EXTENSIONS else name}'
     return f'{index:05d}'

@@ -1,0 +1,31 @@
+"""Fixtures shared by the whole suite."""
+import os
+import os.path as osp
+
+import pytest
+
+from spikeclip.apis import build_runner, load_config
+from spikeclip.testing import REPO_ROOT, tiny_options
+
+os.environ.setdefault('HF_HUB_OFFLINE', '1')  # no test may reach a model hub
+
+
+@pytest.fixture(scope='session')
+def tiny_clip_file(tmp_path_factory) -> str:
+    """Random ``'spikeclip-tiny'`` CLIP weights in a local file (seed 0)."""
+    from spikeclip.models.clip import save_tiny_clip
+    return save_tiny_clip(str(tmp_path_factory.mktemp('clip') / 'tiny_clip.pth'), seed=0)
+
+
+@pytest.fixture
+def run_tiny():
+    """Run a config's tiny variant through MMEngine's Runner (``mode``: train or test)."""
+
+    def run(config: str, work_dir: str, clip_path: str = None, mode: str = 'train', **extra):
+        cfg = load_config(osp.join(REPO_ROOT, config),
+                          tiny_options(config, str(work_dir), clip_path, **extra))
+        runner = build_runner(cfg)
+        getattr(runner, mode)()
+        return runner
+
+    return run
