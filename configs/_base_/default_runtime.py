@@ -2,8 +2,10 @@
 default_scope = 'spikeclip'
 
 default_hooks = dict(
-    # Measures iteration and data-loading time (feeds the log and the device metrics).
+    # Measures iteration and data-loading time for the log's `time` and `data_time`.
     timer=dict(type='IterTimerHook'),
+    # Latency, throughput, data-wait share, peak memory; GPU utilisation/memory/power via pynvml.
+    device_metrics=dict(type='DeviceMetricsHook', interval=10),
     # Writes the text log, the JSON scalars and TensorBoard scalars every `interval` iterations.
     logger=dict(type='LoggerHook', interval=10),
     # Steps the learning-rate schedule.

@@ -46,6 +46,9 @@ def build_runner(cfg: Config) -> Runner:
     register_safe_globals()
     if cfg.get('default_scope', 'spikeclip') != 'spikeclip':
         raise ConfigError(f"default_scope must be 'spikeclip', got {cfg.default_scope!r}")
+    if cfg.get('launcher', 'none') != 'none':
+        from ..utils.device import enable_cpu_distributed
+        enable_cpu_distributed()  # multi-process CPU runs (gloo); no-op where CUDA exists
     os.makedirs(cfg.work_dir, exist_ok=True)
     return Runner.from_cfg(cfg)
 
