@@ -1,14 +1,13 @@
 """MMEngine's CheckpointHook, plus a stable ``<stage>_best.pth`` for the next stage to name."""
-import os
 import os.path as osp
 import shutil
-import tempfile
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 from mmengine.model import is_model_wrapper
 
 from ...registry import HOOKS
+from ...utils.atomic import atomic_open
 
 
 @HOOKS.register_module()
@@ -29,13 +28,6 @@ class StageCheckpointHook(CheckpointHook):
             model = runner.model.module if is_model_wrapper(runner.model) else runner.model
             stage = getattr(model, 'stage', None) or 'model'
             dst = osp.join(osp.dirname(best), f'{stage}_best.pth')
-            fd, tmp = tempfile.mkstemp(prefix=f'.{stage}_best.', suffix='.tmp',
-                                       dir=osp.dirname(best))
-            os.close(fd)
-            try:
-                shutil.copyfile(best, tmp)
-                os.replace(tmp, dst)
-            finally:
-                if osp.exists(tmp):
-                    os.unlink(tmp)
+            with open(best, 'rb') as src, atomic_open(dst, 'wb') as out:
+                shutil.copyfileobj(src, out)
             runner.logger.info(f'best checkpoint so far copied to {dst}')
