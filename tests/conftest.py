@@ -29,3 +29,24 @@ def run_tiny():
         return runner
 
     return run
+
+
+@pytest.fixture(scope='session')
+def trained_stages(tmp_path_factory, tiny_clip_file):
+    """Stages 1, 2 and 3 of the demo configs, each trained for 2 iterations."""
+    root = tmp_path_factory.mktemp('stages')
+    out = {}
+    for stage in ('coarse', 'prompt', 'refine'):
+        extra = {}
+        if stage == 'prompt':
+            extra['model.coarse_checkpoint'] = out['coarse']
+        if stage == 'refine':
+            extra['model.prompt_checkpoint'] = out['prompt']
+        config = f'configs/{stage}_demo.py'
+        cfg = load_config(osp.join(REPO_ROOT, config),
+                          tiny_options(config, str(root / stage), tiny_clip_file, **extra))
+        build_runner(cfg).train()
+        out[stage] = str(root / stage / f'{stage}_best.pth')
+        assert osp.isfile(out[stage]), f'{stage} wrote no best checkpoint'
+    out['combined'] = str(root / 'combined_model.pth')
+    return out
