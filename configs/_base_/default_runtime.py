@@ -4,6 +4,8 @@ default_scope = 'spikeclip'
 default_hooks = dict(
     # Measures iteration and data-loading time for the log's `time` and `data_time`.
     timer=dict(type='IterTimerHook'),
+    # Channels-last weights: NHWC convolutions, much faster on CPU (oneDNN) and tensor cores.
+    memory_format=dict(type='MemoryFormatHook', channels_last=True),
     # Latency, throughput, data-wait share, peak memory; GPU utilisation/memory/power via pynvml.
     device_metrics=dict(type='DeviceMetricsHook', interval=10),
     # Writes the text log, the JSON scalars and TensorBoard scalars every `interval` iterations.

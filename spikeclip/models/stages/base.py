@@ -64,6 +64,9 @@ def compute_losses(losses: Iterable[nn.Module], ctx: Dict[str, object]) -> Dict[
         ConfigError: A loss needs an entry the data cannot provide (e.g. ``target`` on data
             without reference images).
     """
+    # Losses run in float32 even when the forward pass ran under bf16 autocast.
+    ctx = {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v
+           for k, v in ctx.items()}
     out = {}
     for loss in losses:
         keys = {k: loss.inputs_from.get(k, k) for k in loss.inputs}
