@@ -1,1 +1,1 @@
-from . import hooks  # noqa: F401
+from . import atomic_backend, hooks, safe_loader  # noqa: F401  (atomic writes, safe loads)
