@@ -5,6 +5,7 @@ import sys
 from mmengine.config import DictAction
 
 from spikeclip.apis import build_runner, load_config
+from spikeclip.apis.runner import prepare_resume
 from spikeclip.utils.errors import SpikeCLIPError
 
 
@@ -37,15 +38,13 @@ def main(argv=None):
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
-    elif args.resume is not None:
-        cfg.resume, cfg.load_from = True, args.resume
+    if args.resume is not None:
+        prepare_resume(cfg, args.resume)
     build_runner(cfg).train()
 
 
 if __name__ == '__main__':
     try:
         main()
-    except SpikeCLIPError as e:
+    except (SpikeCLIPError, FloatingPointError) as e:  # FloatingPointError: a NaN/Inf loss
         sys.exit(f'error: {e}')

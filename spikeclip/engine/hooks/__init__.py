@@ -1,10 +1,12 @@
+from .class_names_check_hook import ClassNamesCheckHook
 from .combine_checkpoints_hook import CombineCheckpointsHook
 from .device_metrics_hook import DeviceMetricsHook
+from .iter_seed_hook import IterSeedHook
 from .stage_checkpoint_hook import StageCheckpointHook
 from .stage_info_hook import StageInfoHook
 from .visualization_hook import SpikeVisualizationHook
 
 __all__ = [
-    'CombineCheckpointsHook', 'DeviceMetricsHook', 'SpikeVisualizationHook', 'StageCheckpointHook',
-    'StageInfoHook'
+    'ClassNamesCheckHook', 'CombineCheckpointsHook', 'DeviceMetricsHook', 'IterSeedHook',
+    'SpikeVisualizationHook', 'StageCheckpointHook', 'StageInfoHook'
 ]
