@@ -62,8 +62,16 @@ def read_npz(path: str, require_label: bool = True) -> SpikeRecord:
 
 
 def write_npz(path: str, spikes: np.ndarray, label: int, label_name: str) -> None:
-    """Write a U-CALTECH / U-CIFAR style ``.npz`` atomically."""
+    """Write a U-CALTECH / U-CIFAR style ``.npz`` atomically.
+
+    Raises:
+        SpikeFormatError: Non-binary or wrongly shaped spikes, or a ``label_name`` with a NUL
+            character (NumPy strings drop trailing NULs, so it would not read back).
+    """
     spikes = check_spike_array(spikes, path)
+    if '\x00' in str(label_name):
+        raise SpikeFormatError(f'{path}: label_name {label_name!r} contains a NUL character, '
+                               'which .npz strings cannot keep')
     buf = io.BytesIO()
     np.savez_compressed(buf, spk=spikes, label=np.int64(label), label_name=np.str_(label_name))
     atomic_write_bytes(path, buf.getvalue())
