@@ -46,5 +46,5 @@ def main(argv=None):
 if __name__ == '__main__':
     try:
         main()
-    except (SpikeCLIPError, FloatingPointError) as e:  # FloatingPointError: a NaN/Inf loss
+    except SpikeCLIPError as e:  # bad input, and NonFiniteLossError for a NaN/Inf loss
         sys.exit(f'error: {e}')

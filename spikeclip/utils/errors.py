@@ -16,3 +16,7 @@ class CheckpointError(SpikeCLIPError, ValueError):
 
 class ConfigError(SpikeCLIPError, ValueError):
     """A config names something that does not exist or is inconsistent."""
+
+
+class NonFiniteLossError(SpikeCLIPError, FloatingPointError):
+    """A loss term became NaN or Inf; training stops before the optimiser step."""

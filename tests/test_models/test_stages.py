@@ -4,7 +4,7 @@ import torch
 
 from spikeclip.apis import init_model
 from spikeclip.models.stages import CoarseModel, PromptModel, RefineModel, load_stage_checkpoint
-from spikeclip.utils.errors import CheckpointError, ConfigError
+from spikeclip.utils.errors import CheckpointError, ConfigError, NonFiniteLossError
 
 
 def test_each_stage_writes_its_stage_into_the_checkpoint(trained_stages):
@@ -73,7 +73,7 @@ def test_coarse_model_modes_and_loss_errors():
 def test_nan_loss_stops_with_the_term_named():
     model = CoarseModel(encoder=dict(type='LRN', in_frames=8, bin_size=2),
                         losses=[dict(type='L1Loss')])
-    with pytest.raises(FloatingPointError, match="'loss_l1' is nan"):
+    with pytest.raises(NonFiniteLossError, match="'loss_l1' is nan at iteration"):
         model.parse_losses({'loss_l1': torch.tensor(float('nan'))})
 
 

@@ -176,8 +176,8 @@ def test_infer_tool_refuses_a_combined_model_without_its_refiner(trained_stages,
     code = run_tool(monkeypatch, 'infer', tmp_path / 'no_refiner.pth', spikes, '--out-dir',
                     tmp_path / 'out', '--device', 'cpu')
     assert code.startswith('error: ')
-    assert 'no_refiner.pth: the weights do not fit the model SpikeCLIP' in code
-    assert 'Missing key(s)' in code and '"refiner.' in code
+    assert 'no_refiner.pth holds no weights for refiner of the SpikeCLIP model' in code
+    assert 'a stage is missing' in code
 
 
 def test_combine_tool_refuses_a_stage_in_the_wrong_slot(trained_stages, tmp_path, monkeypatch):

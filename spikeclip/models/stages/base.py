@@ -10,7 +10,7 @@ from torch import nn
 
 from ...registry import LOSSES, MODELS
 from ...utils.checkpoint import load_checkpoint_file
-from ...utils.errors import CheckpointError, ConfigError
+from ...utils.errors import CheckpointError, ConfigError, NonFiniteLossError
 
 STAGES = ('coarse', 'prompt', 'refine', 'pipeline')
 STAGE_TITLES = {
@@ -167,13 +167,13 @@ class StageModel(BaseModel):
         """MMEngine's loss parsing, refusing NaN/Inf terms.
 
         Raises:
-            FloatingPointError: A loss term is NaN or Inf; names the term and the iteration. The
+            NonFiniteLossError: A loss term is NaN or Inf; names the term and the iteration. The
                 step is not taken, so the run stops before anything corrupt can be saved.
         """
         for name, value in losses.items():
             if name.startswith('loss') and not torch.isfinite(value).all():
                 it = MessageHub.get_current_instance().get_info('iter')
-                raise FloatingPointError(
+                raise NonFiniteLossError(
                     f'loss term {name!r} is {value.detach().float().mean().item()} at iteration '
                     f'{it}; stopping before the optimiser step, nothing corrupt was saved')
         return super().parse_losses(losses)
