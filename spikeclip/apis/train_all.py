@@ -23,7 +23,7 @@ def stage_paths(dataset: str, work_root: str) -> Dict[str, str]:
 
 def stage_command(stage: str, dataset: str, work_root: str,
                   cfg_options: Sequence[str] = ()) -> List[str]:
-    """The ``tools/train.py`` command of one stage, with the earlier stages' checkpoints wired in."""
+    """The ``tools/train.py`` command of one stage, earlier stages' checkpoints wired in."""
     config = osp.join(REPO_ROOT, 'configs', f'{stage}_{dataset}.py')
     if not osp.isfile(config):
         raise ConfigError(f'no config {config} for dataset {dataset!r}')

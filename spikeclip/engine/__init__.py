@@ -1,2 +1,6 @@
-from . import atomic_backend, hooks, safe_loader  # noqa: F401  (atomic writes, safe loads)
-from . import optim_wrapper  # noqa: F401  (BF16OptimWrapper)
+from . import (  # noqa: F401  (atomic writes, safe loads)
+    atomic_backend,
+    hooks,
+    optim_wrapper,  # noqa: F401  (BF16OptimWrapper)
+    safe_loader,
+)

@@ -9,9 +9,9 @@ class SpikeDataSample(BaseDataElement):
     """Annotations and predictions of one spike window.
 
     Data fields (all optional, tensors):
-        gt_img: reference image ``[1, H, W]`` float in [0, 1] (grey, the spike camera's view).
+        gt_img: reference image ``[1, H, W]`` float in [0, 1] (grey, as the camera sees).
         gt_label: class index, long scalar tensor.
-        pred_img: final reconstruction ``[1, H, W]`` in [0, 1] (coarse, or refined where stage 3 ran).
+        pred_img: final reconstruction ``[1, H, W]`` in [0, 1] (refined where stage 3 ran).
         pred_coarse: stage-1 reconstruction ``[1, H, W]`` in [0, 1].
         pred_score: class probabilities ``[K]``.
         pred_label: predicted class index, long scalar tensor.

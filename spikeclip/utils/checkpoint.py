@@ -18,8 +18,6 @@ from mmengine.logging import HistoryBuffer
 
 from .errors import CheckpointError
 
-
-
 _DEFAULT_STATISTICS = ('min', 'max', 'current', 'mean')
 
 

@@ -19,7 +19,8 @@ def test_image_metrics_match_scikit_image():
     samples = [dict(gt_img=torch.from_numpy(g), pred_img=torch.from_numpy(p))
                for g, p in zip(gt, pred)]
     want = {
-        'PSNR': np.mean([peak_signal_noise_ratio(g[0], p[0], data_range=1) for g, p in zip(gt, pred)]),
+        'PSNR': np.mean([peak_signal_noise_ratio(g[0], p[0], data_range=1)
+                         for g, p in zip(gt, pred)]),
         'SSIM': np.mean([structural_similarity(g[0], p[0], data_range=1, gaussian_weights=True,
                                                sigma=1.5, use_sample_covariance=False)
                          for g, p in zip(gt, pred)]),

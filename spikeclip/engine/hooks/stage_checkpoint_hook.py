@@ -12,7 +12,7 @@ from ...utils.atomic import atomic_open
 
 @HOOKS.register_module()
 class StageCheckpointHook(CheckpointHook):
-    """Keeps ``<work_dir>/<stage>_best.pth`` (e.g. ``coarse_best.pth``) a copy of the best checkpoint.
+    """Keeps ``<work_dir>/<stage>_best.pth`` (``coarse_best.pth``, ...) a copy of the best one.
 
     MMEngine names the best checkpoint after its metric and epoch (``best_PSNR_epoch_7.pth``) and
     deletes the previous one before writing the next; this hook also keeps a fixed name that later

@@ -4,8 +4,17 @@ from typing import List, Optional, Sequence, Union
 import torch
 
 from ...registry import ENCODERS, MODELS
-from .base import (StageModel, attach_predictions, build_clip, build_losses, class_probs,
-                   compute_losses, resolve_class_names, stack_field, to_plain)
+from .base import (
+    StageModel,
+    attach_predictions,
+    build_clip,
+    build_losses,
+    class_probs,
+    compute_losses,
+    resolve_class_names,
+    stack_field,
+    to_plain,
+)
 
 
 @MODELS.register_module()
@@ -14,10 +23,11 @@ class CoarseModel(StageModel):
 
     Args:
         encoder (dict): Encoder config (``ENCODERS``), e.g. ``dict(type='LRN')``.
-        losses (list[dict], optional): Loss configs (``LOSSES``); supervised, self-supervised and
-            CLIP class losses may be mixed. Required for training.
-        clip (dict, optional): Frozen CLIP config (``dict(type='FrozenCLIP', arch=..., pretrained=...)``)
-            used by the CLIP class loss and for zero-shot classification of the reconstruction.
+        losses (list[dict], optional): Loss configs (``LOSSES``); supervised, self-supervised
+            and CLIP class losses may be mixed. Required for training.
+        clip (dict, optional): Frozen CLIP config (``dict(type='FrozenCLIP', arch=...,
+            pretrained=...)``) used by the CLIP class loss and for zero-shot classification of
+            the reconstruction.
         class_names (list[str] | str, optional): Class names, a named list (``'ucaltech'``,
             ``'ucifar'``, ``'demo'``) or a text file with one name per line.
         prompt_template (str): Hand-written class prompt. Defaults to ``'a photo of a {}.'``.

@@ -7,8 +7,18 @@ import torch.nn.functional as F
 
 from ...registry import ADAPTERS, ENCODERS, MODELS
 from ...utils.errors import ConfigError
-from .base import (StageModel, attach_predictions, build_clip, class_probs, freeze, load_part,
-                   load_stage_checkpoint, resolve_class_names, stack_field, to_plain)
+from .base import (
+    StageModel,
+    attach_predictions,
+    build_clip,
+    class_probs,
+    freeze,
+    load_part,
+    load_stage_checkpoint,
+    resolve_class_names,
+    stack_field,
+    to_plain,
+)
 
 
 def build_frozen_encoder(checkpoint: Optional[str], encoder: Optional[dict]):

@@ -6,9 +6,19 @@ import torch
 
 from ...registry import ADAPTERS, ENCODERS, MODELS, REFINERS
 from ...utils.errors import ConfigError
-from .base import (StageModel, attach_predictions, build_clip, build_losses, compute_losses,
-                   freeze, load_part, load_stage_checkpoint, resolve_class_names, stack_field,
-                   to_plain)
+from .base import (
+    StageModel,
+    attach_predictions,
+    build_clip,
+    build_losses,
+    compute_losses,
+    freeze,
+    load_part,
+    load_stage_checkpoint,
+    resolve_class_names,
+    stack_field,
+    to_plain,
+)
 
 PART_NAMES = ('encoder', 'hq_lq', 'class_prompt')
 
