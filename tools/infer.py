@@ -8,6 +8,7 @@ import argparse
 import sys
 
 from spikeclip.apis import infer_files, init_model
+from spikeclip.apis.fast_inference import AMP_MODES
 from spikeclip.utils.errors import SpikeCLIPError
 
 
@@ -23,6 +24,10 @@ def parse_args(argv=None):
     parser.add_argument('--width', type=int, default=400, help='.dat frame width')
     parser.add_argument('--save-coarse', action='store_true', help='also save the stage-1 image')
     parser.add_argument('--device', help='cpu or cuda (default: cuda where available)')
+    parser.add_argument('--amp', choices=AMP_MODES, default='auto',
+                        help='autocast precision (auto: bf16 where the hardware has it)')
+    parser.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=None,
+                        help='channels_last weights (default: auto, on with bf16/fp16)')
     return parser.parse_args(argv)
 
 
@@ -30,7 +35,9 @@ def main(argv=None):
     args = parse_args(argv)
     model = init_model(args.checkpoint, args.config, args.device)
     results = infer_files(model, args.inputs, args.out_dir, args.frame, args.height, args.width,
-                          args.save_coarse)
+                          args.save_coarse, amp=args.amp,
+                          channels_last='auto' if args.channels_last is None else
+                          args.channels_last)
     for r in results:
         top = f" -> {r['topk'][0]['name']} ({r['topk'][0]['score']:.2f})" if 'topk' in r else ''
         print(f"{r['input']}: {r['image']}{top}")
