@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from spikeclip.apis.benchmark import format_table, run_benchmark
-from spikeclip.apis.fast_inference import AMP_MODES
+from spikeclip.apis.fast_inference import AMP_MODES, retain_freed_memory
 from spikeclip.apis.runner import DictAction
 from spikeclip.utils.atomic import atomic_write_json
 from spikeclip.utils.errors import SpikeCLIPError
@@ -42,6 +42,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    retain_freed_memory()  # as tools/infer.py does: no page faults on every forward pass
     result = run_benchmark(
         args.source, batch_size=args.batch_size, height=args.height, width=args.width,
         frames=args.frames, iters=args.iters, warmup=args.warmup, device=args.device,

@@ -8,7 +8,7 @@ import argparse
 import sys
 
 from spikeclip.apis import infer_files, init_model
-from spikeclip.apis.fast_inference import AMP_MODES
+from spikeclip.apis.fast_inference import AMP_MODES, retain_freed_memory
 from spikeclip.utils.errors import SpikeCLIPError
 
 
@@ -33,6 +33,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    retain_freed_memory()  # keep freed activations: no page faults on every forward pass
     model = init_model(args.checkpoint, args.config, args.device)
     results = infer_files(model, args.inputs, args.out_dir, args.frame, args.height, args.width,
                           args.save_coarse, amp=args.amp,

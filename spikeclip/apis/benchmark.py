@@ -41,7 +41,7 @@ from ..utils.device import (
     reset_cuda_peak_memory,
 )
 from ..utils.errors import ConfigError
-from .fast_inference import native_bf16, prepare_for_inference, to_float32
+from .fast_inference import malloc_tuned, native_bf16, prepare_for_inference, to_float32
 from .inference import init_model
 
 STAGE_ORDER = ('tfp', 'coarse', 'refine', 'classify', 'pipeline')
@@ -392,7 +392,8 @@ def _run(source, batch_size, height, width, frames, iters, warmup, device, amp, 
         input_shape=[batch_size, frames, height, width],
         model_input_shape=list(inputs.shape), batch_size=batch_size, iters=iters,
         warmup=warmup, spike_rate=spike_rate, seed=seed, inference_mode=True,
-        peak_mem_source=meter.memory_source, power_source='pynvml' if meter.nvml else None,
+        malloc_retains_freed_memory=malloc_tuned(), peak_mem_source=meter.memory_source,
+        power_source='pynvml' if meter.nvml else None,
         power_unavailable=meter.nvml_error, skipped=skipped,
         pipeline_parts=['coarse', 'refine'] if refiner is not None else ['coarse'],
         load_average=list(os.getloadavg()) if hasattr(os, 'getloadavg') else None,

@@ -13,7 +13,7 @@ from ..registry import MODELS
 from ..utils.atomic import atomic_save_image, atomic_write_json
 from ..utils.checkpoint import load_checkpoint_file
 from ..utils.errors import CheckpointError, SpikeFormatError
-from .fast_inference import prepare_for_inference, to_float32
+from .fast_inference import cached_prompt_features, prepare_for_inference, to_float32
 
 
 def default_device() -> str:
@@ -118,8 +118,9 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
 
     The model runs with :func:`~spikeclip.apis.fast_inference.prepare_for_inference` settings
     (``amp``, ``channels_last``; ``'auto'`` picks bf16 + channels_last where the hardware has
-    native bf16, fp32 elsewhere; ``amp='none'`` reproduces fp32 exactly). This sets the model's
-    memory format and fp32 hooks in place.
+    native bf16, fp32 elsewhere; ``amp='none'`` reproduces fp32 exactly), and the frozen prompt
+    features are computed once for all inputs. This sets the model's memory format and fp32
+    parts in place.
 
     Returns:
         list[dict]: The entries of ``predictions.json``.
@@ -129,27 +130,27 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
     names = list(getattr(model, 'class_names', []) or [])
     os.makedirs(out_dir, exist_ok=True)
     results, used = [], set()
-    for path in inputs:
-        spikes = torch.from_numpy(load_window(path, window, frame, height, width))
-        data = model.data_preprocessor(dict(inputs=[spikes], data_samples=None))
-        with ctx:
+    with ctx, cached_prompt_features(model):  # bf16/fp32 as chosen; prompts once
+        for path in inputs:
+            spikes = torch.from_numpy(load_window(path, window, frame, height, width))
+            data = model.data_preprocessor(dict(inputs=[spikes], data_samples=None))
             sample = to_float32(model(data['inputs'], None, mode='predict')[0])
-        stem, ext = osp.splitext(osp.basename(path))
-        if stem in used:  # a.dat and a.npz in one call: keep both outputs
-            stem = f'{stem}_{ext.lstrip(".")}'
-        used.add(stem)
-        entry = dict(input=path, frames=int(spikes.shape[0]),
-                     image=osp.join(out_dir, f'{stem}.png'))
-        atomic_save_image(entry['image'], _to_png(sample.pred_img))
-        if save_coarse and 'pred_coarse' in sample:
-            entry['coarse'] = osp.join(out_dir, f'{stem}_coarse.png')
-            atomic_save_image(entry['coarse'], _to_png(sample.pred_coarse))
-        if 'pred_score' in sample and names:
-            scores = sample.pred_score.float().cpu()
-            k = min(topk, len(scores))
-            top = scores.topk(k)
-            entry['topk'] = [dict(label=int(i), name=names[int(i)], score=float(s))
-                             for s, i in zip(top.values, top.indices)]
-        results.append(entry)
+            stem, ext = osp.splitext(osp.basename(path))
+            if stem in used:  # a.dat and a.npz in one call: keep both outputs
+                stem = f'{stem}_{ext.lstrip(".")}'
+            used.add(stem)
+            entry = dict(input=path, frames=int(spikes.shape[0]),
+                         image=osp.join(out_dir, f'{stem}.png'))
+            atomic_save_image(entry['image'], _to_png(sample.pred_img))
+            if save_coarse and 'pred_coarse' in sample:
+                entry['coarse'] = osp.join(out_dir, f'{stem}_coarse.png')
+                atomic_save_image(entry['coarse'], _to_png(sample.pred_coarse))
+            if 'pred_score' in sample and names:
+                scores = sample.pred_score.float().cpu()
+                k = min(topk, len(scores))
+                top = scores.topk(k)
+                entry['topk'] = [dict(label=int(i), name=names[int(i)], score=float(s))
+                                 for s, i in zip(top.values, top.indices)]
+            results.append(entry)
     atomic_write_json(osp.join(out_dir, 'predictions.json'), results)
     return results

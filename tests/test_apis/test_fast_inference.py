@@ -1,6 +1,7 @@
 """Fast inference settings: precision/layout resolution, fp32 parts, closeness to fp32."""
 import copy
 import json
+import platform
 
 import numpy as np
 import pytest
@@ -11,11 +12,13 @@ from torch import nn
 
 from spikeclip.apis import fast_inference, infer_files, init_model
 from spikeclip.apis.fast_inference import (
+    cached_prompt_features,
     is_kept_fp32,
     keep_fp32,
     prepare_for_inference,
     resolve_amp,
     resolve_channels_last,
+    retain_freed_memory,
     to_float32,
 )
 from spikeclip.fileio import write_dat
@@ -205,3 +208,28 @@ def test_auto_settings_keep_an_lrn_close_to_fp32():
     with ctx:
         out = to_float32(lrn(x))
     assert out.dtype == torch.float32 and (out - ref).abs().max() < 0.03
+
+
+def test_cached_prompt_features_run_the_text_encoder_once(pipeline_file, spikes):
+    model = init_model(pipeline_file, device='cpu')
+    with torch.no_grad():
+        expected = model(spikes, mode='predict')
+    calls = []
+    model.clip.model.transformer.register_forward_hook(lambda *a: calls.append(1))
+    with torch.no_grad(), cached_prompt_features(model):
+        n_setup = len(calls)
+        got = [model(spikes, mode='predict') for _ in range(3)][-1]
+    assert n_setup == 2 and len(calls) == n_setup  # hq_lq and class prompts, once each
+    for e, g in zip(expected, got):
+        assert torch.equal(e.pred_score, g.pred_score) and torch.equal(e.pred_img, g.pred_img)
+    assert 'forward' not in model.class_prompt.__dict__  # restored on exit
+    model(spikes[:1], mode='predict')
+    assert len(calls) > n_setup
+
+
+def test_retain_freed_memory_is_idempotent():
+    from spikeclip.apis.fast_inference import malloc_tuned
+    first = retain_freed_memory()
+    assert retain_freed_memory() == first == malloc_tuned()
+    if platform.system() == 'Linux' and platform.libc_ver()[0] == 'glibc':
+        assert first is True
