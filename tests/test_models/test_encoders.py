@@ -181,7 +181,9 @@ def test_frames_mismatch_is_a_clear_error():
 @pytest.mark.parametrize('bad', [
     lambda: TFP(window=0), lambda: TFP(gain=0), lambda: TFI(gain=-1.0), lambda: TFI(center=-1),
     lambda: LRN(bin_size=3), lambda: LRN(channels=()), lambda: SpikingUNet(num_bins=7),
-    lambda: SpikingUNet(channels=(8, 0)), lambda: SpikingUNet(tau=1.0)])
+    lambda: SpikingUNet(channels=(8, 0)), lambda: SpikingUNet(channels=(8,)),
+    lambda: SpikingUNet(decoder_channels=(32, 32)), lambda: SpikingUNet(skip_bin_size=3),
+    lambda: SpikingUNet(tau=1.0)])
 def test_bad_arguments_raise(bad):
     with pytest.raises(ConfigError):
         bad()
@@ -246,6 +248,16 @@ def test_spiking_unet_surrogate_gradients_reach_the_spiking_encoder():
     for block in net.encoder:
         grad = block.conv[0].weight.grad
         assert grad is not None and grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('num_bins', [5, 8, 10])
+def test_spiking_unet_time_bins(num_bins):
+    # 5 and 10 bins are means of the 4-frame skip bins, 8 bins are binned from the spikes
+    spikes = spikes_of(scene(21, 30))
+    net = SpikingUNet(num_bins=num_bins, channels=(8, 16, 32), init_gain=2.0).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(net(spikes), TFP(gain=2.0)(spikes))
+    assert net.readouts[0].in_channels == 2 * num_bins * 8
 
 
 def test_spiking_unet_starts_as_tfp():
