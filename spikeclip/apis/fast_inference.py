@@ -12,10 +12,13 @@ channels_last / bf16 / both on a 2-core Sapphire Rapids CPU, 250x400 frames, bat
 
 * ``amp``: bf16 autocast where the device computes bf16 natively (CPUs with AMX or AVX512-BF16,
   CUDA GPUs that support bf16), fp32 elsewhere. On the CPU above bf16 together with channels_last
-  made LRN ~2.5-4x, the UNet refiner ~2-4x and the spiking U-Net ~1.4x faster than fp32, and
-  moved the PSNR against the reference images by at most +0.06 dB (trained demo models; the
-  outputs stay 50-95 dB away from the fp32 ones). fp16 is never picked by ``'auto'``: without
-  AMX-FP16 it is slower than fp32 on CPUs.
+  made LRN ~3.5x (134 -> 39 ms), the UNet refiner ~3-4x and the spiking U-Net ~1.2x faster than
+  fp32. Against the reference images of the 12 simulated 250x400 demo recordings the PSNR moved
+  by -0.09 dB for a trained LRN (30 dB; -0.21 dB on its best, 39 dB image: bf16 rounding of the
+  weights and activations costs ~58 dB against the fp32 output), by <0.001 dB for the spiking
+  U-Net (88 dB against fp32) and the refiners (94-108 dB). The LRN sits just inside a 0.1 dB
+  budget; quality benchmarks should use ``amp='none'``. fp16 is never picked by ``'auto'``:
+  without AMX-FP16 it is slower than fp32 on CPUs.
 * ``channels_last``: on together with low-precision autocast (where oneDNN's blocked bf16
   kernels need it), off in fp32, so that ``amp='none'`` reproduces the plain fp32 model
   bit for bit. Pass ``channels_last=True`` for fp32 speed (LRN ~1.5x) at ~1e-6 differences.
@@ -40,8 +43,8 @@ AMP_MODES = ('auto', 'bf16', 'fp16', 'none')
 _AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16, 'none': None}
 
 # Measured 'auto' exceptions for classes that do not declare them (class name -> attributes).
-# SpikingUNet: channels_last gained nothing in bf16 (146 vs 150 ms) and cost ~5-15% in fp32;
-# its LIF neurons run elementwise over [T, N, C, H, W] sequences either way.
+# SpikingUNet: channels_last gained nothing (bf16 139 vs 142 ms, fp32 189 vs 188 ms at
+# 250x400 on 2 threads); its LIF neurons run elementwise over [T, N, C, H, W] sequences.
 PART_DEFAULTS: Dict[str, Dict[str, bool]] = {
     'SpikingUNet': dict(supports_channels_last=False),
 }
