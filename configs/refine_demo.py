@@ -25,9 +25,12 @@ val_evaluator = [
     dict(type='Accuracy', topk=(1, 5)),
 ]
 test_evaluator = val_evaluator
+optim_wrapper = dict(optimizer=dict(lr=5e-4))
 default_hooks = dict(checkpoint=dict(type='StageCheckpointHook', save_best='PSNR', rule='greater'))
 custom_hooks = [
     dict(type='StageInfoHook'),
     # Writes <work_dir>/../combined_model.pth from the three stages when training ends.
     dict(type='CombineCheckpointsHook'),
+    # Scores the identity refiner first, so the best checkpoint never loses to the coarse image.
+    dict(type='ValidateBeforeTrainHook'),
 ]

@@ -22,4 +22,6 @@ custom_hooks = [
     dict(type='StageInfoHook'),
     # Writes <work_dir>/../combined_model.pth from the three stages when training ends.
     dict(type='CombineCheckpointsHook'),
+    # Scores the identity refiner first, so the best checkpoint never loses to the coarse image.
+    dict(type='ValidateBeforeTrainHook'),
 ]

@@ -5,9 +5,11 @@ from .iter_seed_hook import IterSeedHook
 from .memory_format_hook import MemoryFormatHook
 from .stage_checkpoint_hook import StageCheckpointHook
 from .stage_info_hook import StageInfoHook
+from .validate_before_train_hook import ValidateBeforeTrainHook
 from .visualization_hook import SpikeVisualizationHook
 
 __all__ = [
     'ClassNamesCheckHook', 'CombineCheckpointsHook', 'DeviceMetricsHook', 'IterSeedHook',
-    'MemoryFormatHook', 'SpikeVisualizationHook', 'StageCheckpointHook', 'StageInfoHook'
+    'MemoryFormatHook', 'SpikeVisualizationHook', 'StageCheckpointHook', 'StageInfoHook',
+    'ValidateBeforeTrainHook'
 ]
