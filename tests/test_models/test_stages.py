@@ -86,3 +86,12 @@ def test_inputs_from_renames_a_loss_input():
     assert out['loss_identity'].item() == pytest.approx(1.0)
     with pytest.raises(ConfigError, match='inputs_from'):
         build_losses([dict(type='L1Loss', inputs_from=dict(labels='coarse'))])
+
+
+def test_refine_stage_scores_the_identity_refiner_before_training(trained_stages):
+    import glob
+    import os.path as osp
+    logs = glob.glob(osp.join(osp.dirname(trained_stages['refine']), '*', '*.log'))
+    text = open(logs[0]).read()
+    assert 'Epoch(val) [0]' in text  # the untrained (identity) refiner was validated
+    assert text.index('Epoch(val) [0]') < text.index('Epoch(train)')
