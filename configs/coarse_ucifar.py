@@ -1,15 +1,10 @@
-# Stage 1 on U-CIFAR as in the SpikeCLIP paper: CLIP class loss through frozen ViT-B/32 plus a
-# self-supervised loss against TFP of the same spikes (the recordings have no reference images).
-_base_ = ['_base_/models/lrn.py', '_base_/datasets/ucifar.py',
-          '_base_/schedules/adamw_epochs.py', '_base_/default_runtime.py',
-          '_base_/models/clip_vit_b32.py']
+# Stage 1 on U-CIFAR: the U-CALTECH recipe (CLIP class loss + self-supervised TFP loss) on
+# U-CIFAR's 10 classes.
+_base_ = ['./coarse_ucaltech.py']
 
 work_dir = 'work_dirs/ucifar/coarse'
-model = dict(
-    clip={{_base_.clip}},
-    class_names='ucifar',
-    losses=[
-        dict(type='CLIPClassLoss', loss_weight=1.0),
-        dict(type='SelfSupervisedLoss', target='tfp', loss_weight=1.0),
-    ])
-default_hooks = dict(checkpoint=dict(type='StageCheckpointHook', save_best='top1', rule='greater'))
+data_root = 'data/U-CIFAR'
+model = dict(class_names='ucifar')
+train_dataloader = dict(dataset=dict(data_root=data_root, classes='ucifar'))
+val_dataloader = dict(dataset=dict(data_root=data_root, classes='ucifar'))
+test_dataloader = val_dataloader

@@ -1,29 +1,10 @@
-# Stage 2 on the U-CIFAR: high/low-quality prompts (an unpaired folder of clean images,
-# data/hq_images by default, vs frozen stage-1 output) and class prompts, around CLIP ViT-B/32.
-_base_ = ['_base_/datasets/ucifar.py', '_base_/schedules/prompt_epochs.py',
-          '_base_/default_runtime.py', '_base_/models/clip_vit_b32.py']
+# Stage 2 on U-CIFAR: the U-CALTECH recipe on U-CIFAR's 10 classes (clean images for the
+# high-quality prompt: any folder of photographs, e.g. CIFAR-10's own, in data/hq_images).
+_base_ = ['./prompt_ucaltech.py']
 
 work_dir = 'work_dirs/ucifar/prompt'
-model = dict(
-    type='PromptModel',
-    clip={{_base_.clip}},
-    coarse_checkpoint='work_dirs/ucifar/coarse/coarse_best.pth',
-    hq_lq=dict(type='HQLQPromptLearner'),
-    class_prompt=dict(type='ClassPromptLearner', num_ctx=4),
-    hq_source='hq_img')
-# Clean images for the high-quality prompt: any folder of photographs (e.g. CIFAR-10's own).
-hq_image_dir = 'data/hq_images'
-train_dataloader = dict(dataset=dict(_delete_=True, type='UnpairedImageDataset',
-                                     dataset={{_base_.train_dataloader.dataset}},
-                                     image_dir=hq_image_dir))
-val_dataloader = dict(dataset=dict(_delete_=True, type='UnpairedImageDataset',
-                                   dataset={{_base_.val_dataloader.dataset}},
-                                   image_dir=hq_image_dir))
+data_root = 'data/U-CIFAR'
+model = dict(coarse_checkpoint='work_dirs/ucifar/coarse/coarse_best.pth')
+train_dataloader = dict(dataset=dict(dataset=dict(data_root=data_root, classes='ucifar')))
+val_dataloader = dict(dataset=dict(dataset=dict(data_root=data_root, classes='ucifar')))
 test_dataloader = val_dataloader
-val_evaluator = [
-    dict(type='Accuracy', topk=(1, 5)),
-    dict(type='Accuracy', topk=(1, 5), score_key='pred_score_zeroshot', prefix='zeroshot'),
-    dict(type='PromptSeparation'),
-]
-test_evaluator = val_evaluator
-default_hooks = dict(checkpoint=dict(type='StageCheckpointHook', save_best='top1', rule='greater'))
