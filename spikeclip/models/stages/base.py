@@ -148,6 +148,12 @@ def to_plain(cfg):
     return copy.deepcopy(cfg)
 
 
+def build_preprocessor(cfg: Union[dict, nn.Module]) -> nn.Module:
+    """Build the data preprocessor from our registry, so that a stage model constructed directly in
+    Python (outside a Runner's ``default_scope``) finds ``SpikeDataPreprocessor``."""
+    return MODELS.build(to_plain(cfg)) if isinstance(cfg, dict) else cfg
+
+
 class StageModel(BaseModel):
     """Base of the stage models.
 

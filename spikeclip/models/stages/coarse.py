@@ -9,6 +9,7 @@ from .base import (
     attach_predictions,
     build_clip,
     build_losses,
+    build_preprocessor,
     class_probs,
     compute_losses,
     resolve_class_names,
@@ -45,7 +46,8 @@ class CoarseModel(StageModel):
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         data_preprocessor = data_preprocessor or dict(type='SpikeDataPreprocessor')
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        super().__init__(data_preprocessor=build_preprocessor(data_preprocessor),
+                         init_cfg=init_cfg)
         self._cfg = dict(type='CoarseModel', encoder=to_plain(encoder), losses=to_plain(losses),
                          clip=to_plain(clip), prompt_template=prompt_template,
                          data_preprocessor=to_plain(data_preprocessor))

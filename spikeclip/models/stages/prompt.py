@@ -11,6 +11,7 @@ from .base import (
     StageModel,
     attach_predictions,
     build_clip,
+    build_preprocessor,
     class_probs,
     freeze,
     load_part,
@@ -86,7 +87,8 @@ class PromptModel(StageModel):
         if data_preprocessor is None:
             data_preprocessor = (coarse_cfg or {}).get('data_preprocessor') or dict(
                 type='SpikeDataPreprocessor')
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        super().__init__(data_preprocessor=build_preprocessor(data_preprocessor),
+                         init_cfg=init_cfg)
         if hq_lq is None and class_prompt is None:
             raise ConfigError('PromptModel needs hq_lq, class_prompt or both')
         self.encoder = encoder

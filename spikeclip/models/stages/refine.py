@@ -11,6 +11,7 @@ from .base import (
     attach_predictions,
     build_clip,
     build_losses,
+    build_preprocessor,
     compute_losses,
     freeze,
     load_part,
@@ -69,7 +70,8 @@ class RefineModel(StageModel):
             class_names = prompt_cfg.get('class_names') if class_names is None else class_names
             data_preprocessor = data_preprocessor or prompt_cfg.get('data_preprocessor')
         data_preprocessor = data_preprocessor or dict(type='SpikeDataPreprocessor')
-        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        super().__init__(data_preprocessor=build_preprocessor(data_preprocessor),
+                         init_cfg=init_cfg)
         if fidelity_to not in ('auto', 'target', 'coarse'):
             raise ConfigError(f"fidelity_to must be 'auto', 'target' or 'coarse', got "
                               f'{fidelity_to!r}')
