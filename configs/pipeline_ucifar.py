@@ -2,7 +2,9 @@
 #   python tools/test.py configs/pipeline_ucifar.py \
 #       work_dirs/ucifar/combined_model.pth --show-dir vis
 # The model is rebuilt from the config stored in the checkpoint.
-_base_ = ['_base_/datasets/ucifar.py', '_base_/default_runtime.py']
+_base_ = ['./pipeline_ucaltech.py']
 
 work_dir = 'work_dirs/ucifar/test'
-model = dict(type='SpikeCLIP', from_checkpoint=True)
+data_root = 'data/U-CIFAR'
+test_dataloader = dict(dataset=dict(data_root=data_root, classes='ucifar'))
+val_dataloader = test_dataloader

@@ -17,20 +17,6 @@ def tiny_clip_file(tmp_path_factory) -> str:
     return save_tiny_clip(str(tmp_path_factory.mktemp('clip') / 'tiny_clip.pth'), seed=0)
 
 
-@pytest.fixture
-def run_tiny():
-    """Run a config's tiny variant through MMEngine's Runner (``mode``: train or test)."""
-
-    def run(config: str, work_dir: str, clip_path: str = None, mode: str = 'train', **extra):
-        cfg = load_config(osp.join(REPO_ROOT, config),
-                          tiny_options(config, str(work_dir), clip_path, **extra))
-        runner = build_runner(cfg)
-        getattr(runner, mode)()
-        return runner
-
-    return run
-
-
 @pytest.fixture(scope='session')
 def trained_stages(tmp_path_factory, tiny_clip_file):
     """Stages 1, 2 and 3 of the demo configs, each trained for 2 iterations."""
