@@ -6,7 +6,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from spikeclip.datasets import DEFAULT_CLASSES, SimulatedSpikeDataset
-from spikeclip.datasets.simulated import ImageReadError
+from spikeclip.datasets.image_sources import ImageReadError
 from spikeclip.registry import DATASETS
 from spikeclip.utils.errors import ConfigError
 
@@ -63,52 +63,53 @@ def test_deterministic_per_seed_and_index():
 
 
 def test_train_and_test_crops_disjoint(folder):
-    common = dict(image_dir=folder, crop_size=16, num_frames=12, motion_prob=1.0,
-                  max_speed=2.0, num_samples=30, short_side=None, noise={})
+    common = dict(images=folder, crop_size=16, num_frames=12, num_samples=30, short_side=None,
+                  motion=dict(static_prob=0.0, max_speed=2.0), objects=None)
     train = SimulatedSpikeDataset(split='train', **common)
     test = SimulatedSpikeDataset(split='test', **common)
     moved = 0
     for i in range(30):
         # train crops see only the dark part, test crops only the bright part, even moving
         assert train[i]['data_samples'].gt_img.max() == 0
-        assert test[i]['data_samples'].gt_img.min() > 0.1
-        moved += any(v != 0 for v in test[i]['data_samples'].velocity)
+        assert test[i]['data_samples'].gt_img.min() > 0.01
+        moved += test[i]['data_samples'].speed > 0
     assert moved > 10
 
 
 def test_reference_brightness_follows_spike_rate():
     # gain <= nominal gain, no noise, static crops: rate = gain * scene = nominal_gain * gt
-    ds = SimulatedSpikeDataset(num_samples=4, crop_size=16, num_frames=400, gain_range=(0.2, 0.5),
-                               motion_prob=0.0, noise={}, seed=1)
+    still = dict(motion=None, objects=None, noise=None, nominal_gain=0.5)
+    ds = SimulatedSpikeDataset(num_samples=4, crop_size=16, num_frames=400,
+                               light=dict(gain=(0.2, 0.5)), seed=1, **still)
     for i in range(4):
         item = ds[i]
         rate = item['inputs'].float().mean(0)
         gt = item['data_samples'].gt_img[0]
         assert (rate - 0.5 * gt).abs().max() <= 1 / 400 + 1e-5
     # the light level reaches the reference: same crop, darker reference at a lower gain
-    dim = SimulatedSpikeDataset(num_samples=1, crop_size=16, gain_range=(0.25, 0.25),
-                                motion_prob=0.0, seed=1)[0]['data_samples'].gt_img
-    bright = SimulatedSpikeDataset(num_samples=1, crop_size=16, gain_range=(0.5, 0.5),
-                                   motion_prob=0.0, seed=1)[0]['data_samples'].gt_img
+    dim = SimulatedSpikeDataset(num_samples=1, crop_size=16, light=dict(gain=0.25), seed=1,
+                                **still)[0]['data_samples'].gt_img
+    bright = SimulatedSpikeDataset(num_samples=1, crop_size=16, light=dict(gain=0.5), seed=1,
+                                   **still)[0]['data_samples'].gt_img
     assert torch.allclose(2 * dim, bright, atol=1e-6)
 
 
 def test_image_folder_classes_and_bad_images(folder, tmp_path):
-    ds = SimulatedSpikeDataset(image_dir=folder, **SMALL)
+    ds = SimulatedSpikeDataset(images=folder, **SMALL)
     assert ds.metainfo['classes'] == ('bright', 'dim')
     assert [ds[i]['data_samples'].label_name for i in range(3)] == ['bright', 'bright', 'dim']
     bad = tmp_path / 'imgs' / 'dim' / 'broken.png'
     bad.write_bytes(b'not a png')
     with pytest.warns(UserWarning, match='broken.png: not a readable image'):
-        ds = SimulatedSpikeDataset(image_dir=folder, **SMALL)
+        ds = SimulatedSpikeDataset(images=folder, **SMALL)
     assert len(ds.images) == 3
     with pytest.raises(ImageReadError, match='broken.png'):
-        SimulatedSpikeDataset(image_dir=folder, on_bad_image='error', **SMALL)
+        SimulatedSpikeDataset(images=folder, on_bad_image='error', **SMALL)
 
 
 def test_folder_without_classes(tmp_path):
     save(tmp_path / 'x.png', np.full((30, 30), 128, np.uint8))
-    ds = SimulatedSpikeDataset(image_dir=str(tmp_path), **SMALL)
+    ds = SimulatedSpikeDataset(images=str(tmp_path), **SMALL)
     sample = ds[0]['data_samples']
     assert ds.metainfo['classes'] == () and 'gt_label' not in sample
     assert sample.label_name is None
@@ -116,24 +117,65 @@ def test_folder_without_classes(tmp_path):
 
 def test_errors(tmp_path, folder):
     with pytest.raises(ConfigError, match='nope: no such image folder'):
-        SimulatedSpikeDataset(image_dir=str(tmp_path / 'nope'))
+        SimulatedSpikeDataset(images=str(tmp_path / 'nope'))
     (tmp_path / 'empty' / 'sub').mkdir(parents=True)
     (tmp_path / 'empty' / 'notes.txt').write_text('x')
     with pytest.raises(ConfigError, match='empty: no images found'):
-        SimulatedSpikeDataset(image_dir=str(tmp_path / 'empty'))
+        SimulatedSpikeDataset(images=str(tmp_path / 'empty'))
     only_bad = tmp_path / 'bad'
     only_bad.mkdir()
     (only_bad / 'a.png').write_bytes(b'xx')
     with pytest.warns(UserWarning), pytest.raises(ConfigError, match='none of its 1 images'):
-        SimulatedSpikeDataset(image_dir=str(only_bad))
+        SimulatedSpikeDataset(images=str(only_bad))
     save(tmp_path / 'imgs' / 'top.png', np.zeros((30, 30), np.uint8))
     with pytest.raises(ConfigError, match='both at its top level'):
-        SimulatedSpikeDataset(image_dir=folder)
-    with pytest.raises(ConfigError, match=r'its test part is 256x77 .* crop_size=100'):
-        SimulatedSpikeDataset(split='test', crop_size=100)
-    with pytest.raises(ConfigError, match='unknown noise options'):
+        SimulatedSpikeDataset(images=folder)
+    with pytest.raises(ConfigError, match=r'its test part is 256x77 .* crop_size=120 \(needs 85'):
+        SimulatedSpikeDataset(split='test', crop_size=120)
+    with pytest.raises(ConfigError, match=r"noise: unknown options \['shot'\]"):
         SimulatedSpikeDataset(noise=dict(shot=1.0))
-    with pytest.raises(ConfigError, match='gain_range'):
-        SimulatedSpikeDataset(gain_range=(0.0, 0.5))
+    with pytest.raises(ConfigError, match='light levels must be positive'):
+        SimulatedSpikeDataset(light=dict(gain=(0.0, 0.5)))
+    with pytest.raises(ConfigError, match='unknown image source'):
+        SimulatedSpikeDataset(images=[3])
     with pytest.raises(ConfigError, match='on_bad_image'):
         SimulatedSpikeDataset(on_bad_image='ignore')
+
+
+def test_packaged_photographs_keep_their_test_scenes_out_of_training():
+    from spikeclip.datasets import HELD_OUT_PHOTOS, build_image_pool
+    train = build_image_pool('packaged', 'train')
+    test = build_image_pool('packaged', 'test')
+    names = {s.name for s in train.images}
+    assert len(train.images) >= 15 and not names & set(HELD_OUT_PHOTOS)
+    assert {s.name for s in test.images} <= set(HELD_OUT_PHOTOS) and len(test.images) >= 2
+    assert train.classes == () and all(s.label is None for s in train.images)
+    # dead leaves: different images for train and test, same ones on every call
+    a = build_image_pool(dict(type='dead_leaves', num_images=2, size=64), 'train')
+    b = build_image_pool(dict(type='dead_leaves', num_images=2, size=64), 'test')
+    c = build_image_pool(dict(type='dead_leaves', num_images=2, size=64), 'train')
+    assert not np.array_equal(a.images[0].image, b.images[0].image)
+    assert np.array_equal(a.images[0].image, c.images[0].image)
+
+
+def test_mixed_sources_keep_the_classes_of_the_classed_one():
+    ds = SimulatedSpikeDataset(images=['default', dict(type='dead_leaves', num_images=3,
+                                                       size=96)],
+                               **dict(SMALL, num_samples=15))
+    assert ds.metainfo['classes'] == DEFAULT_CLASSES and len(ds.images) == 15
+    assert ds[0]['data_samples'].label_name == DEFAULT_CLASSES[0]
+    leaves = ds[12]['data_samples']  # image 12 is the first dead-leaves image
+    assert leaves.label_name is None and 'gt_label' not in leaves
+    with pytest.raises(ConfigError, match='two image sources have classes'):
+        SimulatedSpikeDataset(images=['default', 'default'], **SMALL)
+
+
+def test_realistic_windows_move_and_vary_in_light():
+    ds = SimulatedSpikeDataset(images='packaged', num_samples=24, crop_size=32, num_frames=41,
+                               seed=2)
+    infos = [ds[i]['data_samples'] for i in range(24)]
+    rates = [s.mean_rate for s in infos]
+    assert min(rates) < 0.12 and max(rates) > 0.25  # a decade of light levels
+    assert sum(s.speed > 0 for s in infos) >= 12 and max(s.speed for s in infos) > 0.2
+    assert sum(s.objects > 0 for s in infos) >= 3
+    assert all(s.photons_per_frame is not None for s in infos)  # shot noise on by default
