@@ -34,10 +34,13 @@ def images(tmp_path):
 def test_end_to_end(tool, images, tmp_path, capsys):
     out = tmp_path / 'out'
     args = [images, str(out), '--frames', '400', '--height', '16', '--width', '24', '--seed', '1',
-            '--gain', '0.4']
+            '--gain', '0.4', '--nominal-gain', '0.5', '--speed', '0', '--objects', '0',
+            '--dark-current', '0', '--threshold-mismatch', '0', '--photons', '0']
     assert tool.main(args) == 0
     assert 'wrote 2 samples of 400x16x24' in capsys.readouterr().out
     assert sorted(os.listdir(out / 'spike')) == ['grey.dat', 'ramp.dat']
+    scenes = json.loads((out / 'scenes.json').read_text())['samples']
+    assert scenes['ramp']['gain'] == 0.4 and scenes['ramp']['speed'] == 0
     assert sorted(os.listdir(out / 'gt')) == ['grey.png', 'ramp.png']
     assert not (out / 'classes.txt').exists()  # no class sub-folders
     for name in ('grey', 'ramp'):
@@ -70,6 +73,24 @@ def test_default_set_with_motion_and_noise(tool, tmp_path):
     assert item['data_samples'].label_name == 'moon'
 
 
+def test_realistic_defaults_move_and_vary(tool, tmp_path):
+    out = tmp_path / 'real'
+    assert tool.main(['packaged', str(out), '--height', '24', '--width', '32', '--split', 'test',
+                      '--per-image', '3', '--seed', '4']) == 0
+    scenes = json.loads((out / 'scenes.json').read_text())['samples']
+    assert len(scenes) >= 6 and all(s['source'] for s in scenes.values())
+    assert sum(s['speed'] > 0 for s in scenes.values()) >= len(scenes) // 2
+    rates = [s['mean_rate'] for s in scenes.values()]
+    assert min(rates) < 0.2 < max(rates) and all(0.04 < r <= 0.6 for r in rates)
+    ds = PairedSpikeDataset(str(out), 24, 32)
+    assert ds[0]['inputs'].shape == (41, 24, 32)
+    assert tool.main(['dead_leaves', str(tmp_path / 'dl'), '--height', '16', '--width', '16',
+                      '--reset', 'zero', '--reference', 'scene']) == 0
+    dl = json.loads((tmp_path / 'dl' / 'scenes.json').read_text())
+    assert dl['settings']['reference'] == 'scene'
+    assert {s['reset'] for s in dl['samples'].values()} == {'zero'}
+
+
 def test_errors(tool, tmp_path, capsys):
     assert tool.main([str(tmp_path / 'missing'), str(tmp_path / 'out')]) == 1
     assert 'missing: no such image folder' in capsys.readouterr().err
@@ -78,3 +99,5 @@ def test_errors(tool, tmp_path, capsys):
     assert tool.main([str(tmp_path / 'imgs'), str(tmp_path / 'out'),
                       '--on-bad-image', 'error']) == 1
     assert 'bad.png: not a readable image' in capsys.readouterr().err
+    assert tool.main(['default', str(tmp_path / 'out'), '--rate', '0.1', '0.2', '0.3']) == 1
+    assert '--rate takes one value or a LOW HIGH range' in capsys.readouterr().err
