@@ -24,7 +24,7 @@ TINY = dict(height=32, width=48, iters=3, warmup=1, device='cpu')
 COARSE_CFG = """
 model = dict(
     type='CoarseModel',
-    encoder=dict(type='LRN', in_frames=8, bin_size=2, channels=(8, 8)),
+    encoder=dict(type='LRN', window=8, bin_size=2, channels=(8, 8)),
     data_preprocessor=dict(type='SpikeDataPreprocessor', window=8))
 """
 
@@ -36,7 +36,7 @@ def pipeline_file(tmp_path_factory, tiny_clip_file):
         model = SpikeCLIP(
             refiner=dict(type='UNetRefiner', base_channels=8, num_levels=2),
             clip=dict(type='FrozenCLIP', arch='spikeclip-tiny', pretrained=tiny_clip_file),
-            parts=dict(encoder=dict(type='LRN', in_frames=8, bin_size=2, channels=(8, 8)),
+            parts=dict(encoder=dict(type='LRN', window=8, bin_size=2, channels=(8, 8)),
                        hq_lq=dict(type='HQLQPromptLearner'),
                        class_prompt=dict(type='ClassPromptLearner', num_ctx=4)),
             class_names=['cat', 'dog', 'moon'],

@@ -38,7 +38,7 @@ def tiny_pipeline_checkpoint(path: str, clip_file: str) -> str:
         model = SpikeCLIP(
             refiner=dict(type='UNetRefiner', base_channels=8, num_levels=2),
             clip=dict(type='FrozenCLIP', arch='spikeclip-tiny', pretrained=clip_file),
-            parts=dict(encoder=dict(type='LRN', in_frames=8, bin_size=2, channels=(8, 8)),
+            parts=dict(encoder=dict(type='LRN', window=8, bin_size=2, channels=(8, 8)),
                        hq_lq=dict(type='HQLQPromptLearner'),
                        class_prompt=dict(type='ClassPromptLearner', num_ctx=4)),
             class_names=['cat', 'dog', 'moon'],
@@ -164,7 +164,7 @@ def test_image_heads_and_opted_out_parts_run_in_fp32():
 
 
 def test_part_defaults_keep_the_spiking_unet_contiguous():
-    net = nn.ModuleDict(dict(snn=SpikingUNet(in_frames=8, num_bins=4, channels=(4, 8)),
+    net = nn.ModuleDict(dict(snn=SpikingUNet(window=8, num_bins=4, channels=(4, 8)),
                              refiner=UNetRefiner(base_channels=4, num_levels=1)))
     net, ctx = prepare_for_inference(net, 'cpu', amp='bf16')
     assert ctx.channels_last and ctx.contiguous_parts == ['snn']
@@ -199,7 +199,7 @@ def test_infer_files_fast_path_is_close_to_fp32(pipeline_file, tmp_path):
 
 def test_auto_settings_keep_an_lrn_close_to_fp32():
     """'auto' (whatever it resolves to on this machine) keeps a perturbed LRN close to fp32."""
-    lrn = LRN(in_frames=8, bin_size=2, channels=(8, 8))
+    lrn = LRN(window=8, bin_size=2, channels=(8, 8))
     perturb(lrn, 0.05)
     x = (torch.rand(1, 8, 20, 24) < 0.4).float()
     with torch.no_grad():

@@ -191,7 +191,7 @@ def test_sync_bn_conversion_fits_the_spiking_unet():
 
     from spikeclip.registry import ENCODERS
     torch.manual_seed(0)
-    net = ENCODERS.build(dict(type='SpikingUNet', in_frames=8, num_bins=4, channels=(4, 8)))
+    net = ENCODERS.build(dict(type='SpikingUNet', window=8, num_bins=4, channels=(4, 8)))
     torch.nn.init.normal_(net.head.weight, std=0.1)  # zero-initialised: make BN matter
     synced = convert_sync_batchnorm(copy.deepcopy(net), 'torch')
     assert sum(isinstance(m, torch.nn.SyncBatchNorm) for m in synced.modules()) == 2

@@ -3,9 +3,9 @@ import pytest
 import torch
 from spikingjelly.activation_based import functional
 
-from spikeclip.models.encoders import LRN, TFI, TFP, SpikingUNet, fit_gain
+from spikeclip.models.encoders import LRN, TFI, TFP, MotionUNet, SpikingUNet, fit_gain
 from spikeclip.models.encoders.tfi import spike_interval
-from spikeclip.models.encoders.utils import count_parameters
+from spikeclip.models.encoders.utils import bin_frames, bin_frames_even, count_parameters
 from spikeclip.registry import ENCODERS
 from spikeclip.simulation import simulate_spikes
 from spikeclip.utils.errors import ConfigError, SpikeFormatError
@@ -36,10 +36,12 @@ def big_spikes():
 
 def build(name: str, **kwargs):
     torch.manual_seed(0)
+    if name == 'MotionUNet':
+        kwargs.setdefault('window', T)
     return ENCODERS.build(dict(type=name, **kwargs))
 
 
-ALL = ['TFP', 'TFI', 'LRN', 'SpikingUNet']
+ALL = ['TFP', 'TFI', 'LRN', 'SpikingUNet', 'MotionUNet']
 
 
 @pytest.mark.parametrize('name', ALL)
@@ -64,7 +66,7 @@ def test_shape_and_range_250x400(name, big_spikes):
 
 @pytest.mark.parametrize('name', ALL)
 def test_registry_builds_plain_modules(name):
-    enc = ENCODERS.build(dict(type=name))
+    enc = build(name)
     assert type(enc).__name__ == name
     assert isinstance(enc, torch.nn.Module)
 
@@ -74,6 +76,8 @@ def test_parameter_counts():
     # 50*64*9+64 + 64*128*9+128 + 128*64*9+64 + 64*16*9+16 + 16*9+1
     assert count_parameters(LRN()) == 185_889
     assert 0.1e6 < count_parameters(SpikingUNet()) < 2e6
+    # stem (41 frames + 5 rates + interval + log light = 48 -> 32), three levels down and up
+    assert count_parameters(MotionUNet()) == 918_311
 
 
 def test_uint8_and_float_spikes_agree():
@@ -173,17 +177,23 @@ def test_lrn_starts_as_tfp():
 def test_frames_mismatch_is_a_clear_error():
     spikes = torch.zeros(1, 100, 8, 8)
     for enc in (LRN(), SpikingUNet()):
-        with pytest.raises(SpikeFormatError, match=r'in_frames=200.*T=100'):
+        with pytest.raises(SpikeFormatError, match=r'window=200 frames.*T=100'):
             enc(spikes)
-    assert LRN(in_frames=100)(spikes).shape == (1, 1, 8, 8)
+    assert LRN(window=100)(spikes).shape == (1, 1, 8, 8)
+    with pytest.warns(DeprecationWarning, match='in_frames is deprecated'):
+        old = LRN(in_frames=100)  # the name stored in configs of older checkpoints
+    assert old.window == 100
 
 
 @pytest.mark.parametrize('bad', [
     lambda: TFP(window=0), lambda: TFP(gain=0), lambda: TFI(gain=-1.0), lambda: TFI(center=-1),
-    lambda: LRN(bin_size=3), lambda: LRN(channels=()), lambda: SpikingUNet(num_bins=7),
-    lambda: SpikingUNet(channels=(8, 0)), lambda: SpikingUNet(channels=(8,)),
-    lambda: SpikingUNet(decoder_channels=(32, 32)), lambda: SpikingUNet(skip_bin_size=3),
-    lambda: SpikingUNet(tau=1.0)])
+    lambda: LRN(bin_size=3), lambda: LRN(channels=()), lambda: SpikingUNet(num_bins=0),
+    lambda: SpikingUNet(num_bins=201), lambda: SpikingUNet(channels=(8, 0)),
+    lambda: SpikingUNet(channels=(8,)), lambda: SpikingUNet(decoder_channels=(32, 32)),
+    lambda: SpikingUNet(skip_bin_size=0), lambda: SpikingUNet(tau=1.0),
+    lambda: MotionUNet(window=1), lambda: MotionUNet(rate_windows=(50,)),
+    lambda: MotionUNet(channels=(8,)), lambda: MotionUNet(eps=0.0),
+    lambda: LRN(window=41, in_frames=40)])
 def test_bad_arguments_raise(bad):
     with pytest.raises(ConfigError):
         bad()
@@ -282,3 +292,41 @@ def test_training_lowers_the_loss(name, kwargs):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0], losses
+
+
+SHORT = 41  # the window of the models for moving scenes
+
+
+@pytest.mark.parametrize('name,kwargs', [('LRN', dict(window=SHORT, bin_size=1)),
+                                         ('SpikingUNet', dict(window=SHORT)),
+                                         ('MotionUNet', dict(window=SHORT))])
+@pytest.mark.parametrize('size', [(5, 7), (37, 53)])
+def test_short_windows_at_odd_sizes_start_as_tfp(name, kwargs, size):
+    spikes = simulate_spikes(scene(*size).expand(2, -1, -1), num_frames=SHORT, seed=2).float()
+    net = build(name, init_gain=2.0, **kwargs).eval()
+    with torch.no_grad():
+        out = net(spikes)
+    assert out.shape == (2, 1, *size) and net.window == SHORT
+    torch.testing.assert_close(out, TFP(gain=2.0)(spikes), atol=1e-6, rtol=1e-5)
+    with pytest.raises(SpikeFormatError, match=f'window={SHORT} frames.*T=40'):
+        net(spikes[:, :40])
+
+
+def test_even_bins_cover_any_window():
+    spikes = (torch.rand(1, 41, 3, 4) < 0.4).float()
+    bins = bin_frames_even(spikes, 5)  # edges 0, 8, 16, 25, 33, 41
+    assert bins.shape == (1, 5, 3, 4)
+    torch.testing.assert_close(bins[:, 2], spikes[:, 16:25].mean(1))  # centred on frame 20
+    torch.testing.assert_close(bin_frames_even(spikes[:, :40], 5), bin_frames(spikes[:, :40], 8))
+
+
+def test_motion_unet_inputs_are_light_normalised():
+    net = MotionUNet(window=SHORT)
+    assert net.rate_windows == [5, 9, 17, 33, 41]
+    img = scene(32, 32)
+    dim = simulate_spikes(img, SHORT, seed=0, gain=0.1)[None].float()
+    bright = simulate_spikes(img, SHORT, seed=0, gain=0.8)[None].float()
+    (_, r_dim, s_dim), (_, r_bright, s_bright) = net.features(dim), net.features(bright)
+    assert float(s_bright) > 4 * float(s_dim)  # the light scale follows the light level
+    # after dividing by it, the long-window rates of both are alike (mean ~1)
+    assert abs(float(r_dim[:, -1].mean()) - float(r_bright[:, -1].mean())) < 0.2

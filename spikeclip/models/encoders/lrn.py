@@ -1,8 +1,9 @@
 """Lightweight reconstruction network (LRN) of SpikeCLIP (stage 1).
 
-The ``T = 200`` frames are summed in bins of 4 (50 channels, fed as rates in [0, 1]), then five
-3x3 convolutions ``50 -> 64 -> 128 -> 64 -> 16 -> 1`` with ReLU between. With the default
-channels this has 185,889 parameters (~0.19 M) and costs ~185 k multiply-adds per pixel.
+The ``T = 200`` frames of the paper's window are summed in bins of 4 (50 channels, fed as rates
+in [0, 1]), then five 3x3 convolutions ``50 -> 64 -> 128 -> 64 -> 16 -> 1`` with ReLU between.
+With the default channels this has 185,889 parameters (~0.19 M) and costs ~185 k multiply-adds
+per pixel.
 
 Initialisation (``init_gain``): channel 0 of every hidden layer is set to carry the mean spike
 rate (a centre-tap average of the bins in layer 1, a centre-tap copy afterwards; ReLU passes it
@@ -19,7 +20,7 @@ from torch import nn
 from spikeclip.registry import ENCODERS
 from spikeclip.utils.errors import ConfigError
 
-from .utils import bin_frames, check_spikes, clamp_unit_st
+from .utils import bin_frames, check_spikes, clamp_unit_st, resolve_window
 
 
 @ENCODERS.register_module()
@@ -32,29 +33,33 @@ class LRN(nn.Module):
     Works at any H, W (all convs are 3x3, stride 1, zero-padded).
 
     Args:
-        in_frames (int): Frames T of the input window. Defaults to 200.
-        bin_size (int): Frames summed per input channel; must divide ``in_frames``.
+        window (int): Frames T of the input window. Defaults to 200 (the paper's); short windows
+            (e.g. 41 with ``bin_size=1``) suit moving scenes.
+        bin_size (int): Frames summed per input channel; must divide ``window``.
             Defaults to 4.
         channels (Sequence[int]): Hidden widths. Defaults to ``(64, 128, 64, 16)``.
         init_gain (float, optional): Start as TFP with this gain (see module doc); None keeps
             PyTorch's default initialisation everywhere. Defaults to 1.0.
+        in_frames (int, optional): Deprecated name of ``window``.
     """
 
     def __init__(self,
-                 in_frames: int = 200,
+                 window: Optional[int] = None,
                  bin_size: int = 4,
                  channels: Sequence[int] = (64, 128, 64, 16),
-                 init_gain: Optional[float] = 1.0):
+                 init_gain: Optional[float] = 1.0,
+                 in_frames: Optional[int] = None):
         super().__init__()
-        if in_frames < 1 or bin_size < 1 or in_frames % bin_size:
+        window = resolve_window('LRN', window, in_frames, default=200)
+        if bin_size < 1 or window % bin_size:
             raise ConfigError(f'LRN bin_size={bin_size} must be positive and divide '
-                              f'in_frames={in_frames}')
+                              f'window={window}')
         if len(channels) < 1 or any(c < 1 for c in channels):
             raise ConfigError(f'LRN channels must be a non-empty list of positive ints, '
                               f'got {channels!r}')
-        self.in_frames = in_frames
+        self.window = window
         self.bin_size = bin_size
-        widths = [in_frames // bin_size, *channels, 1]
+        widths = [window // bin_size, *channels, 1]
         layers = []
         for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:])):
             layers.append(nn.Conv2d(c_in, c_out, 3, padding=1))
@@ -81,10 +86,10 @@ class LRN(nn.Module):
         """Reconstruct.
 
         Args:
-            spikes (torch.Tensor): ``[N, T, H, W]`` 0/1 spikes with ``T == in_frames``.
+            spikes (torch.Tensor): ``[N, T, H, W]`` 0/1 spikes with ``T == window``.
 
         Returns:
             torch.Tensor: ``[N, 1, H, W]`` float32 intensity in [0, 1].
         """
-        check_spikes(spikes, 'LRN', self.in_frames)
+        check_spikes(spikes, 'LRN', self.window)
         return clamp_unit_st(self.body(bin_frames(spikes, self.bin_size)))

@@ -4,7 +4,8 @@ Pipeline for a window ``[N, T, H, W]`` (defaults: ``num_bins=5``, ``channels=(16
 ``decoder_channels=(32, 32, 64)``, ``skip_bin_size=4``):
 
 1. Bin the frames: ``T / skip_bin_size`` fine spike rates ``[N, 50, H, W]`` for the decoder and
-   ``B = num_bins`` coarse ones ``[N, B, H, W]`` for the SNN; reflect-pad H, W to a multiple of
+   ``B = num_bins`` coarse ones ``[N, B, H, W]`` for the SNN (bins of nearly equal length where
+   the sizes do not divide T, e.g. for a 41-frame window); reflect-pad H, W to a multiple of
    ``2 ** (levels - 1)``. The coarse bins are the SNN's time steps ``[B, N, 1, H, W]``.
 2. Spiking encoder, multi-step: per level, ``Conv3x3 (stride 2 below the top) -> BatchNorm ->
    LIF`` applied to every time step (``SeqToANNContainer``), giving spike trains
@@ -45,7 +46,14 @@ from torch import nn
 from spikeclip.registry import ENCODERS
 from spikeclip.utils.errors import ConfigError
 
-from .utils import bin_frames, check_spikes, clamp_unit_st, crop_to, pad_to_multiple
+from .utils import (
+    bin_frames_even,
+    check_spikes,
+    clamp_unit_st,
+    crop_to,
+    pad_to_multiple,
+    resolve_window,
+)
 
 
 class SpikingConvBlock(nn.Module):
@@ -97,8 +105,9 @@ class SpikingUNet(nn.Module):
     ``functional.reset_net`` at the start of every forward, so calls are independent.
 
     Args:
-        in_frames (int): Frames T of the input window. Defaults to 200.
-        num_bins (int): Time steps of the SNN; must divide ``in_frames``. Defaults to 5.
+        window (int): Frames T of the input window. Defaults to 200.
+        num_bins (int): Time steps of the SNN (at most ``window``; bins of nearly equal length
+            where it does not divide the window). Defaults to 5.
         channels (Sequence[int]): Widths of the spiking encoder levels, from full resolution
             down; each level below the first halves H and W; at least two levels.
             Defaults to ``(16, 32, 64, 128)``.
@@ -106,25 +115,27 @@ class SpikingUNet(nn.Module):
             resolution down (one fewer than ``channels``); None uses
             ``(32, *channels[1:-1])``. Defaults to None.
         skip_bin_size (int): Frames per bin of the rates fed to the full-resolution decoder
-            level; must divide ``in_frames``. Defaults to 4.
+            level (``round(window / skip_bin_size)`` bins). Defaults to 4.
         tau (float): LIF membrane time constant. Defaults to 2.0.
         init_gain (float): Initial value of the learned gain of the residual TFP path
             (``threshold / light_gain`` of the sensor calibrates it). Defaults to 1.0.
+        in_frames (int, optional): Deprecated name of ``window``.
     """
 
     def __init__(self,
-                 in_frames: int = 200,
+                 window: Optional[int] = None,
                  num_bins: int = 5,
                  channels: Sequence[int] = (16, 32, 64, 128),
                  decoder_channels: Optional[Sequence[int]] = None,
                  skip_bin_size: int = 4,
                  tau: float = 2.0,
-                 init_gain: float = 1.0):
+                 init_gain: float = 1.0,
+                 in_frames: Optional[int] = None):
         super().__init__()
+        window = resolve_window('SpikingUNet', window, in_frames, default=200)
         for name, value in (('num_bins', num_bins), ('skip_bin_size', skip_bin_size)):
-            if value < 1 or in_frames < 1 or in_frames % value:
-                raise ConfigError(f'SpikingUNet {name}={value} must be positive and divide '
-                                  f'in_frames={in_frames}')
+            if not 1 <= value <= window:
+                raise ConfigError(f'SpikingUNet {name}={value} must be in [1, window={window}]')
         if len(channels) < 2 or any(c < 1 for c in channels):
             raise ConfigError(f'SpikingUNet channels must list at least two positive widths, '
                               f'got {channels!r}')
@@ -138,9 +149,10 @@ class SpikingUNet(nn.Module):
                               f'{decoder_channels!r}')
         if not tau > 1:
             raise ConfigError(f'SpikingUNet tau must be > 1, got {tau!r}')
-        self.in_frames = in_frames
+        self.window = window
         self.num_bins = num_bins
         self.skip_bin_size = skip_bin_size
+        self.num_fine = max(1, round(window / skip_bin_size))
         self.multiple = 2 ** (len(channels) - 1)
 
         self.encoder = nn.ModuleList(
@@ -149,7 +161,7 @@ class SpikingUNet(nn.Module):
         self.readouts = nn.ModuleList(nn.Conv2d(2 * num_bins * c, c, 1) for c in channels)
         # decoders[k] fuses the upsampled level k + 1 with the readout of level k.
         below = [*decoder_channels[1:], channels[-1]]
-        skip = in_frames // skip_bin_size
+        skip = self.num_fine
         self.decoders = nn.ModuleList(
             _conv_block(below[k] + channels[k] + (skip if k == 0 else 0), decoder_channels[k])
             for k in range(len(decoder_channels)))
@@ -174,20 +186,20 @@ class SpikingUNet(nn.Module):
         """Reconstruct.
 
         Args:
-            spikes (torch.Tensor): ``[N, T, H, W]`` 0/1 spikes with ``T == in_frames``.
+            spikes (torch.Tensor): ``[N, T, H, W]`` 0/1 spikes with ``T == window``.
 
         Returns:
             torch.Tensor: ``[N, 1, H, W]`` float32 intensity in [0, 1].
         """
-        check_spikes(spikes, 'SpikingUNet', self.in_frames)
+        check_spikes(spikes, 'SpikingUNet', self.window)
         functional.reset_net(self)
-        fine, size = pad_to_multiple(bin_frames(spikes, self.skip_bin_size), self.multiple)
+        fine, size = pad_to_multiple(bin_frames_even(spikes, self.num_fine), self.multiple)
         n, f, h, w = fine.shape
-        if f % self.num_bins == 0:  # coarse bins as means of fine ones: one pass over the spikes
+        if f % self.num_bins == 0 and self.window % f == 0:
+            # coarse bins as means of equal fine ones: one pass over the spikes
             bins = fine.reshape(n, self.num_bins, f // self.num_bins, h, w).mean(2)
         else:
-            bins = pad_to_multiple(bin_frames(spikes, self.in_frames // self.num_bins),
-                                   self.multiple)[0]
+            bins = pad_to_multiple(bin_frames_even(spikes, self.num_bins), self.multiple)[0]
         x_seq = bins.transpose(0, 1).unsqueeze(2)  # [B, N, 1, H, W]
 
         features = []
@@ -201,5 +213,6 @@ class SpikingUNet(nn.Module):
                               align_corners=False)
             skips = [x, features[k], fine] if k == 0 else [x, features[k]]
             x = self.decoders[k](torch.cat(skips, dim=1))
-        out = self.gain * fine.mean(1, keepdim=True) + self.head(x)
+        rate = pad_to_multiple(spikes.to(torch.float32).mean(1, keepdim=True), self.multiple)[0]
+        out = self.gain * rate + self.head(x)
         return clamp_unit_st(crop_to(out, size))

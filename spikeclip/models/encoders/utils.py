@@ -1,5 +1,11 @@
-"""Helpers shared by the stage-1 encoders: input checks, frame binning and size padding."""
-from typing import Tuple
+"""Helpers shared by the stage-1 encoders: input checks, frame binning and size padding.
+
+Naming: an encoder's ``window`` is the number of frames T it reads (the data preprocessor cuts a
+window of that length, centred on the reference frame, out of a longer recording); a recording's
+``num_frames`` is its length.
+"""
+import warnings
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -8,23 +14,45 @@ from torch import nn
 from spikeclip.utils.errors import SpikeFormatError
 
 
-def check_spikes(spikes: torch.Tensor, owner: str, num_frames: int = None) -> None:
+def resolve_window(owner: str, window: Optional[int], in_frames: Optional[int],
+                   default: int) -> int:
+    """The window length of an encoder, accepting the old ``in_frames`` name (deprecated; stored
+    in configs of older checkpoints).
+
+    Raises:
+        ConfigError: Both names given with different values, or a window below 1.
+    """
+    from spikeclip.utils.errors import ConfigError
+    if in_frames is not None:
+        warnings.warn(f'{owner}: in_frames is deprecated, use window', DeprecationWarning,
+                      stacklevel=3)
+        if window is not None and window != in_frames:
+            raise ConfigError(f'{owner}: window={window} and in_frames={in_frames} disagree; '
+                              'use window only')
+        window = in_frames
+    window = default if window is None else int(window)
+    if window < 1:
+        raise ConfigError(f'{owner}: window must be at least 1 frame, got {window}')
+    return window
+
+
+def check_spikes(spikes: torch.Tensor, owner: str, window: int = None) -> None:
     """Raise :class:`SpikeFormatError` unless ``spikes`` is a ``[N, T, H, W]`` window.
 
     Args:
         spikes (torch.Tensor): Spike window ``[N, T, H, W]``.
         owner (str): Name of the caller, used in the message.
-        num_frames (int, optional): Required T; None accepts any T >= 1. Defaults to None.
+        window (int, optional): Required T; None accepts any T >= 1. Defaults to None.
     """
     if not isinstance(spikes, torch.Tensor) or spikes.ndim != 4:
         shape = tuple(spikes.shape) if isinstance(spikes, torch.Tensor) else type(spikes).__name__
         raise SpikeFormatError(f'{owner} expects spikes [N, T, H, W], got {shape}')
     if spikes.shape[1] < 1 or spikes.shape[2] < 1 or spikes.shape[3] < 1:
         raise SpikeFormatError(f'{owner} got an empty spike window {tuple(spikes.shape)}')
-    if num_frames is not None and spikes.shape[1] != num_frames:
+    if window is not None and spikes.shape[1] != window:
         raise SpikeFormatError(
-            f'{owner} was built for in_frames={num_frames} but the spike window has '
-            f'T={spikes.shape[1]} frames ({tuple(spikes.shape)}); set in_frames={spikes.shape[1]} '
+            f'{owner} was built for window={window} frames but the spike window has '
+            f'T={spikes.shape[1]} frames ({tuple(spikes.shape)}); set window={spikes.shape[1]} '
             f'or change the window length of the data preprocessor')
 
 
@@ -42,6 +70,27 @@ def bin_frames(spikes: torch.Tensor, bin_size: int) -> torch.Tensor:
     n, t, h, w = spikes.shape
     binned = spikes.to(torch.float32).reshape(n, t // bin_size, bin_size, h, w).sum(2)
     return binned.div_(bin_size)
+
+
+def bin_frames_even(spikes: torch.Tensor, num_bins: int) -> torch.Tensor:
+    """Spike rate in ``num_bins`` contiguous bins of (nearly) equal length, for any T.
+
+    Bin ``k`` covers frames ``[e_k, e_{k+1})`` with ``e = round(linspace(0, T, num_bins + 1))``;
+    an odd ``num_bins`` centres the middle bin on frame ``T // 2``.
+
+    Args:
+        spikes (torch.Tensor): ``[N, T, H, W]``, ``T >= num_bins``.
+        num_bins (int): Bins B.
+
+    Returns:
+        torch.Tensor: ``[N, B, H, W]`` float32 rates in [0, 1].
+    """
+    t = spikes.shape[1]
+    if t % num_bins == 0:
+        return bin_frames(spikes, t // num_bins)
+    edges = torch.linspace(0, t, num_bins + 1).round().long().tolist()
+    x = spikes.to(torch.float32)
+    return torch.stack([x[:, a:b].mean(1) for a, b in zip(edges[:-1], edges[1:])], dim=1)
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> Tuple[torch.Tensor, Tuple[int, int]]:
