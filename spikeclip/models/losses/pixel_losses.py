@@ -122,6 +122,7 @@ class L1Loss(BaseLoss):
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         _check_pair(pred, target, self.name)
+        pred, target = self.scale_pair(pred, target)
         return self.loss_weight * reduce_loss((pred - target).abs(), self.reduction)
 
 
@@ -138,6 +139,7 @@ class MSELoss(BaseLoss):
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         _check_pair(pred, target, self.name)
+        pred, target = self.scale_pair(pred, target)
         return self.loss_weight * reduce_loss((pred - target).pow(2), self.reduction)
 
 
@@ -156,14 +158,15 @@ class CharbonnierLoss(BaseLoss):
     inputs: Tuple[str, ...] = ('pred', 'target')
 
     def __init__(self, eps: float = 1e-3, loss_weight: float = 1.0, reduction: str = 'mean',
-                 name: str = None):
-        super().__init__(loss_weight, reduction, name)
+                 name: str = None, **kwargs):
+        super().__init__(loss_weight, reduction, name, **kwargs)
         if not eps > 0:
             raise ValueError(f'CharbonnierLoss eps must be positive, got {eps!r}')
         self.eps = float(eps)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         _check_pair(pred, target, self.name)
+        pred, target = self.scale_pair(pred, target)
         loss = torch.sqrt((pred - target).pow(2) + self.eps ** 2)
         return self.loss_weight * reduce_loss(loss, self.reduction)
 
@@ -183,14 +186,15 @@ class SSIMLoss(BaseLoss):
     inputs: Tuple[str, ...] = ('pred', 'target')
 
     def __init__(self, data_range: float = 1.0, loss_weight: float = 1.0,
-                 reduction: str = 'mean', name: str = None):
-        super().__init__(loss_weight, reduction, name)
+                 reduction: str = 'mean', name: str = None, **kwargs):
+        super().__init__(loss_weight, reduction, name, **kwargs)
         if not data_range > 0:
             raise ValueError(f'SSIMLoss data_range must be positive, got {data_range!r}')
         self.data_range = float(data_range)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         _check_pair(pred, target, self.name)
+        pred, target = self.scale_pair(pred, target)
         loss = 1 - ssim(pred, target, self.data_range)
         return self.loss_weight * reduce_loss(loss, self.reduction)
 
@@ -210,6 +214,7 @@ class GradientLoss(BaseLoss):
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         _check_pair(pred, target, self.name)
+        pred, target = self.scale_pair(pred, target)
         loss = (sobel_gradients(pred) - sobel_gradients(target.to(pred.dtype))).abs()
         return self.loss_weight * reduce_loss(loss, self.reduction)
 
