@@ -1,55 +1,97 @@
-"""Reconstruction quality of a trained model against the classic baselines at their best.
+"""Reconstruction quality of trained models against the classic baselines at their best.
 
-TFP is scored at every window length in ``windows`` and TFI once, each with the least-squares gain
-fitted on the evaluated set itself (the most favourable calibration a baseline can get); the best
-TFP window is the one with the highest PSNR. Used by ``tools/benchmark_quality.py`` and the demo.
+Every method is scored after a least-squares gain fitted over the whole evaluated set (one scalar
+per method and set; the most favourable calibration a baseline can get, and what external checks
+on real-format recordings do, since a reference photograph has its own brightness scale). TFP is
+scored at every window length and the best one reported; TFI once. Models read the centre window
+of their own length from each recording. Used by ``tools/benchmark_quality.py`` and the demo.
 """
 import os
 import os.path as osp
-import tempfile
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-from mmengine.registry import DefaultScope
 
-from ..datasets import PairedSpikeDataset, SimulatedSpikeDataset, load_default_images
-from ..datasets.default_images import split_region
 from ..evaluation.metrics.image_quality import _FUNCS
 from ..models.encoders import TFI, TFP
-from ..utils.atomic import atomic_save_image
 
-DEFAULT_WINDOWS = (4, 8, 16, 32, 64, 128, 200)
+DEFAULT_WINDOWS = (3, 5, 9, 13, 17, 21, 29, 41, 64, 128, 200)
+
+# Test sets that differ from every training recipe of the toolkit: held-out photographs and
+# dead-leaves images (the 'test' split of the sources), and motion, objects, light and noise
+# outside or at the edges of the training ranges. Each is recorded at 250x400 for 200 frames,
+# with the reference at frame 100, so 200-frame and short-window models are scored alike. The
+# reference is the scene itself (as a photograph of a real scene would be) and the light gain is
+# fixed per set (one sensor, one exposure: rate = gain * scene), so one least-squares gain per set
+# and method calibrates every method, as the external checks on real-format recordings do.
+REALISTIC_TESTSETS = {
+    # camera pans and slow turns at the speeds of handheld recordings, no objects
+    'camera_pan': dict(
+        motion=dict(static_prob=0.0, min_speed=0.1, max_speed=0.3, accel_prob=0.0, max_spin=0.05,
+                    max_zoom=0.001, shake_prob=0.0),
+        objects=None, light=dict(gain=0.6),
+        noise=dict(dark_current=(0.002, 0.005), threshold_mismatch=(0.02, 0.04),
+                   photons_per_frame=(200.0, 1000.0))),
+    # a fast camera and objects faster than any in training (up to 2.5 px/frame)
+    'fast_objects': dict(
+        motion=dict(static_prob=0.0, min_speed=0.3, max_speed=1.0),
+        objects=dict(prob=1.0, max_count=3, min_speed=0.5, max_speed=2.5),
+        light=dict(gain=0.8), noise={}),
+    # darker (mean rate ~0.035), noisier and with more dark current than the training ranges
+    'low_light': dict(
+        motion=dict(static_prob=0.0, min_speed=0.05, max_speed=0.2),
+        objects=dict(prob=0.5), light=dict(gain=0.08),
+        noise=dict(dark_current=(0.01, 0.02), threshold_mismatch=(0.04, 0.06),
+                   photons_per_frame=(20.0, 50.0))),
+    # brighter than training (bright areas saturate), a sensor that resets to zero, strong
+    # fixed-pattern noise
+    'bright_reset_zero': dict(
+        motion=dict(static_prob=0.0, min_speed=0.1, max_speed=0.4),
+        objects=dict(prob=0.5), light=dict(gain=1.5),
+        noise=dict(threshold_mismatch=(0.08, 0.1), reset_zero_prob=1.0)),
+    # still scenes (where long windows shine): nothing may be lost on them
+    'static': dict(motion=None, objects=None, light=dict(gain=0.5),
+                   noise=dict(dark_current=(0.0, 0.005), threshold_mismatch=(0.0, 0.03))),
+}
+TESTSET_IMAGES = ('packaged', dict(type='dead_leaves', num_images=2, size=384))
 
 
-def make_shifted_testset(out_dir: str, size: int = 96, per_image: int = 2, gain: float = 0.65,
-                         speed: float = 0.08, dark_current: float = 0.01,
-                         threshold_mismatch: float = 0.1, seed: int = 3) -> str:
-    """A paired set simulated with other settings than the demo's training: crops of the test
-    regions of the embedded images, a fixed light level, stronger noise and motion in every
-    window. Returns ``out_dir`` (``spike/*.dat`` + ``gt/*.png``)."""
+def make_realistic_testset(name: str, out_dir: str, num_frames: int = 200, height: int = 250,
+                           width: int = 400, per_image: int = 4, seed: int = 2024,
+                           progress: bool = False) -> str:
+    """Record one of :data:`REALISTIC_TESTSETS` as a paired set (``spike/*.dat`` + ``gt/*.png``)
+    from the held-out images (:data:`TESTSET_IMAGES`, split ``'test'``). Returns ``out_dir``."""
     from ..datasets import simulate_folder
-    rng = np.random.default_rng(seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, img in load_default_images():
-            region = split_region(img, 'test')
-            h, w = region.shape
-            for k in range(per_image):
-                y = int(rng.integers(0, max(h - size, 0) + 1))
-                x = int(rng.integers(0, max(w - size, 0) + 1))
-                crop = region[y:y + size, x:x + size]
-                atomic_save_image(osp.join(tmp, name, f'{name}_{k}.png'),
-                                  (crop * 255 + 0.5).astype(np.uint8))
-        simulate_folder(tmp, out_dir, num_frames=200, height=size, width=size, gain=gain,
-                        speed=speed, seed=seed, progress=False,
-                        noise=dict(dark_current=dark_current,
-                                   threshold_mismatch=threshold_mismatch))
+    if name not in REALISTIC_TESTSETS:
+        raise ValueError(f'unknown test set {name!r}; expected one of {list(REALISTIC_TESTSETS)}')
+    simulate_folder(list(TESTSET_IMAGES), out_dir, num_frames=num_frames, height=height,
+                    width=width, per_image=per_image, split='test', margin=0.5, reference='scene',
+                    seed=seed + sorted(REALISTIC_TESTSETS).index(name), progress=progress,
+                    **REALISTIC_TESTSETS[name])
     return out_dir
 
 
-def _score(preds: torch.Tensor, gts: torch.Tensor) -> Dict[str, float]:
-    preds = preds.clamp(0, 1)
-    return {m: float(_FUNCS[m](preds, gts).mean()) for m in ('psnr', 'ssim')}
+def realistic_testsets(root: str, names: Optional[Sequence[str]] = None, **kwargs) -> Dict:
+    """The realistic test sets as :class:`~spikeclip.datasets.PairedSpikeDataset` s, recorded
+    under ``root/<name>`` on first use (a few minutes each on two CPU cores) and reused after.
+
+    Args:
+        root (str): Cache folder.
+        names (Sequence[str], optional): Which sets; None for all.
+        **kwargs: Recording options of :func:`make_realistic_testset` (a cached set recorded with
+            other options is not re-recorded; use another ``root``).
+    """
+    from ..datasets import PairedSpikeDataset
+    height, width = kwargs.get('height', 250), kwargs.get('width', 400)
+    out = {}
+    for name in names or list(REALISTIC_TESTSETS):
+        folder = osp.join(root, name)
+        if not osp.isfile(osp.join(folder, 'scenes.json')):  # written last: the set is complete
+            print(f'recording the {name!r} test set in {folder} ...', flush=True)
+            make_realistic_testset(name, folder, **kwargs)
+        out[name] = PairedSpikeDataset(folder, height=height, width=width)
+    return out
 
 
 def _fit_gain(preds: torch.Tensor, gts: torch.Tensor) -> float:
@@ -57,82 +99,110 @@ def _fit_gain(preds: torch.Tensor, gts: torch.Tensor) -> float:
     return float((p * t).sum() / (p * p).sum().clamp_min(1e-12))
 
 
+def _score(preds: torch.Tensor, gts: torch.Tensor, fit: bool = True) -> Dict[str, float]:
+    gain = _fit_gain(preds, gts) if fit else 1.0
+    preds = (preds * gain).clamp(0, 1)
+    psnr, ssim = _FUNCS['psnr'](preds, gts), _FUNCS['ssim'](preds, gts)
+    return dict(psnr=float(psnr.mean()), ssim=float(ssim.mean()), gain=gain,
+                per_sample_psnr=[float(v) for v in psnr])
+
+
+def _centre_rates(spikes: torch.Tensor, windows: Sequence[int]) -> Dict[int, torch.Tensor]:
+    """Unclamped centred TFP rates ``[N, 1, H, W]`` for each window length that fits."""
+    t = spikes.shape[1]
+    out = {}
+    for w in windows:
+        if w <= t:
+            out[w] = TFP(window=w, gain=1.0)(spikes)  # rates <= 1: the clamp changes nothing
+    return out
+
+
 @torch.inference_mode()
-def compare_with_baselines(model, dataset, windows: Sequence[int] = DEFAULT_WINDOWS,
-                           batch_size: int = 16, max_samples: Optional[int] = None) -> dict:
-    """PSNR/SSIM of ``model`` (and its coarse stage) and of TFP/TFI at their best on ``dataset``.
+def evaluate_methods(models: Dict[str, torch.nn.Module], dataset,
+                     windows: Sequence[int] = DEFAULT_WINDOWS, batch_size: int = 4,
+                     max_samples: Optional[int] = None, keep_images: int = 0) -> dict:
+    """PSNR/SSIM (after a fitted gain) of models and of TFP/TFI at their best on ``dataset``.
 
     Args:
-        model: A stage-1 or later model (``mode='predict'`` fills ``pred_img``/``pred_coarse``).
+        models (dict): Name -> model in eval mode (a stage-1 or later model: ``mode='predict'``
+            fills ``pred_img``; the coarse image is scored too where it differs).
         dataset: Items with ``gt_img`` references.
-        windows (Sequence[int]): TFP window lengths to try.
-        batch_size (int): Defaults to 16.
+        windows (Sequence[int]): TFP window lengths to try (those longer than the recordings
+            are skipped).
+        batch_size (int): Defaults to 4.
         max_samples (int, optional): Evaluate only the first samples.
+        keep_images (int): Also return the images of the first ``keep_images`` samples (for
+            grids). Defaults to 0.
 
     Returns:
-        dict: ``model``, ``coarse`` (if different), ``tfp`` (best window, gain, and every window),
-        ``tfi``, and ``margin_db`` / ``margin_ssim`` of the model over the better baseline.
+        dict: ``num_samples``, ``methods`` (name -> psnr, ssim, gain), ``tfp_windows`` (every
+        window), ``best_tfp_window``, and with ``keep_images`` an ``images`` dict.
     """
     n = len(dataset) if max_samples is None else min(max_samples, len(dataset))
-    preds, coarse, gts, spikes_all = [], [], [], []
+    preds: Dict[str, List[torch.Tensor]] = {}
+    gts = []
     for start in range(0, n, batch_size):
         items = [dataset[i] for i in range(start, min(start + batch_size, n))]
-        data = model.data_preprocessor(dict(inputs=[it['inputs'] for it in items],
-                                            data_samples=[it['data_samples'] for it in items]))
-        samples = model(data['inputs'], data['data_samples'], mode='predict')
-        preds.append(torch.stack([s.pred_img.float().cpu() for s in samples]))
-        coarse.append(torch.stack([s.pred_coarse.float().cpu() for s in samples]))
-        gts.append(torch.stack([s.gt_img.float().cpu() for s in samples]))
-        spikes_all.append(data['inputs'].cpu())
-    preds, coarse, gts = torch.cat(preds), torch.cat(coarse), torch.cat(gts)
-    spikes = torch.cat(spikes_all)
-    out = {'num_samples': n, 'model': _score(preds, gts)}
-    if not torch.equal(preds, coarse):
-        out['coarse'] = _score(coarse, gts)
-    tfp_all = {}
-    for w in windows:
-        if w > spikes.shape[1]:
-            continue
-        rate = TFP(window=w, gain=1.0)(spikes)  # spike rate <= 1, so the clamp changes nothing
-        gain = _fit_gain(rate, gts)
-        tfp_all[w] = dict(gain=gain, **_score(rate * gain, gts))
-    best = max(tfp_all, key=lambda w: tfp_all[w]['psnr'])
-    out['tfp'] = dict(window=best, **tfp_all[best], windows=tfp_all)
-    tfi_raw = TFI(gain=1.0)(spikes)  # clamped at 1 spike/frame, i.e. unclamped rates
-    gain = _fit_gain(tfi_raw, gts)
-    out['tfi'] = dict(gain=gain, **_score(tfi_raw * gain, gts))
-    baseline = max(out['tfp']['psnr'], out['tfi']['psnr'])
-    out['margin_db'] = out['model']['psnr'] - baseline
+        spikes = torch.stack([it['inputs'] for it in items]).float()
+        gts.append(torch.stack([it['data_samples'].gt_img.float() for it in items]))
+        for w, rate in _centre_rates(spikes, windows).items():
+            preds.setdefault(f'TFP-{w}', []).append(rate)
+        preds.setdefault('TFI', []).append(TFI(gain=1.0)(spikes))  # unclamped below 1 spike/frame
+        for name, model in models.items():
+            data = model.data_preprocessor(dict(inputs=[it['inputs'] for it in items],
+                                                data_samples=None))
+            samples = model(data['inputs'], None, mode='predict')
+            img = torch.stack([s.pred_img.float().cpu() for s in samples])
+            preds.setdefault(name, []).append(img)
+            if 'pred_coarse' in samples[0]:
+                coarse = torch.stack([s.pred_coarse.float().cpu() for s in samples])
+                if not torch.equal(coarse, img):
+                    preds.setdefault(f'{name} (coarse)', []).append(coarse)
+    gt = torch.cat(gts)
+    scores = {k: _score(torch.cat(v), gt) for k, v in preds.items()}
+    tfp = {int(k[4:]): v for k, v in scores.items() if k.startswith('TFP-')}
+    best = max(tfp, key=lambda w: tfp[w]['psnr'])
+    methods = {f'TFP (best: {best} frames)': tfp[best], 'TFI': scores['TFI']}
+    methods.update({k: v for k, v in scores.items() if not k.startswith('TFP-') and k != 'TFI'})
+    out = dict(num_samples=n, methods=methods, best_tfp_window=best,
+               tfp_windows={w: dict(psnr=v['psnr'], ssim=v['ssim'], gain=v['gain'])
+                            for w, v in sorted(tfp.items())})
+    if keep_images:
+        k = min(keep_images, n)
+        keep = {f'TFP-{best}': f'TFP (best: {best} frames)', 'TFI': 'TFI'}
+        keep.update({m: m for m in models})
+        out['images'] = dict(
+            reference=gt[:k],
+            **{label: (torch.cat(preds[key])[:k] * scores[key]['gain']).clamp(0, 1)
+               for key, label in keep.items()})
+    return out
+
+
+def compare_with_baselines(model, dataset, windows: Sequence[int] = DEFAULT_WINDOWS,
+                           batch_size: int = 16, max_samples: Optional[int] = None) -> dict:
+    """One model against TFP (best window) and TFI, all after a fitted gain.
+
+    Returns:
+        dict: ``model``, ``coarse`` (if different), ``tfp`` (best window, its gain and every
+        window), ``tfi``, and ``margin_db`` / ``margin_ssim`` of the model over the better
+        baseline.
+    """
+    r = evaluate_methods({'model': model}, dataset, windows, batch_size, max_samples)
+    m = r['methods']
+    best = r['best_tfp_window']
+    out = dict(num_samples=r['num_samples'], model=m['model'],
+               tfp=dict(window=best, **m[f'TFP (best: {best} frames)'],
+                        windows=r['tfp_windows']),
+               tfi=m['TFI'])
+    if 'model (coarse)' in m:
+        out['coarse'] = m['model (coarse)']
+    out['margin_db'] = out['model']['psnr'] - max(out['tfp']['psnr'], out['tfi']['psnr'])
     out['margin_ssim'] = out['model']['ssim'] - max(out['tfp']['ssim'], out['tfi']['ssim'])
     return out
 
 
-def demo_quality_report(checkpoint: str, work_dir: str, config: str = None,
-                        max_samples: Optional[int] = None, device: str = 'cpu') -> dict:
-    """Compare a demo-trained model with TFP/TFI on the demo's test split and on a paired set
-    simulated with other settings (:func:`make_shifted_testset`)."""
-    from mmengine.config import Config
-
-    from .inference import init_model
-    from .train_all import REPO_ROOT
-    model = init_model(checkpoint, device=device)
-    cfg = Config.fromfile(config or osp.join(REPO_ROOT, 'configs', 'coarse_demo.py'))
-    with DefaultScope.overwrite_default_scope('spikeclip'):
-        ds_cfg = cfg.test_dataloader.dataset.to_dict()
-        ds_cfg.pop('type')
-        test_split = SimulatedSpikeDataset(**ds_cfg)
-    shifted_dir = osp.join(work_dir, 'shifted_testset')
-    if not osp.isdir(osp.join(shifted_dir, 'spike')):
-        os.makedirs(work_dir, exist_ok=True)
-        make_shifted_testset(shifted_dir)
-    shifted = PairedSpikeDataset(shifted_dir, height=96, width=96)
-    return {'demo_test_split': compare_with_baselines(model, test_split, max_samples=max_samples),
-            'shifted_paired_set': compare_with_baselines(model, shifted,
-                                                         max_samples=max_samples)}
-
-
 def format_report(report: dict) -> str:
-    """A text table of :func:`demo_quality_report`'s result."""
+    """A text table of :func:`compare_with_baselines` results (name -> result)."""
     lines = []
     for name, r in report.items():
         lines.append(f'{name} ({r["num_samples"]} samples)')
@@ -147,3 +217,85 @@ def format_report(report: dict) -> str:
         lines.append(f'  margin over the best baseline: {r["margin_db"]:+.2f} dB PSNR, '
                      f'{r["margin_ssim"]:+.4f} SSIM')
     return '\n'.join(lines)
+
+
+def format_table(results: Dict[str, dict]) -> str:
+    """Methods x test sets, PSNR / SSIM after the fitted gain (``results``: set -> result of
+    :func:`evaluate_methods`), with the margin of each method over the best baseline."""
+    sets = list(results)
+    methods = []
+    for r in results.values():
+        for m in r['methods']:
+            key = 'TFP (best window)' if m.startswith('TFP (best') else m
+            if key not in methods:
+                methods.append(key)
+
+    def get(r, m):
+        if m == 'TFP (best window)':
+            return r['methods'][f'TFP (best: {r["best_tfp_window"]} frames)']
+        return r['methods'].get(m)
+
+    width = max(len(m) for m in methods) + 2
+    head = ''.join(f'{s[:17]:>18}' for s in sets)
+    lines = [f'{"PSNR dB / SSIM":<{width}}{head}']
+    for m in methods:
+        row = ''
+        for s in sets:
+            v = get(results[s], m)
+            row += f'{v["psnr"]:>10.2f}/{v["ssim"]:.3f}' if v else f'{"-":>18}'
+        lines.append(f'{m:<{width}}{row}')
+    lines.append(f'{"best TFP window":<{width}}' +
+                 ''.join(f'{results[s]["best_tfp_window"]:>18}' for s in sets))
+    for m in methods:
+        if m in ('TFP (best window)', 'TFI'):
+            continue
+        row = ''
+        for s in sets:
+            v, r = get(results[s], m), results[s]
+            base = max(get(r, 'TFP (best window)')['psnr'], r['methods']['TFI']['psnr'])
+            base_ssim = max(get(r, 'TFP (best window)')['ssim'], r['methods']['TFI']['ssim'])
+            row += f'{v["psnr"] - base:>+10.2f}/{v["ssim"] - base_ssim:+.3f}' if v else \
+                f'{"-":>18}'
+        lines.append(f'{("margin " + m)[:width - 1]:<{width}}{row}')
+    return '\n'.join(lines)
+
+
+def save_grid(results: Dict[str, dict], path: str, max_rows_per_set: int = 1,
+              tile: int = 200) -> str:
+    """A PNG grid: one row per example (``max_rows_per_set`` per test set), one titled panel per
+    method (with its PSNR on that example) and the reference. Written atomically."""
+    from PIL import Image, ImageDraw
+
+    from ..utils.atomic import atomic_save_image
+    rows = []
+    for set_name, r in results.items():
+        imgs = r.get('images')
+        if not imgs:
+            continue
+        labels = [k for k in imgs if k != 'reference'] + ['reference']
+        for i in range(min(max_rows_per_set, len(imgs['reference']))):
+            panels = []
+            for label in labels:
+                img = imgs[label][i, 0].numpy()
+                h, w = img.shape
+                scale = tile / max(h, w)
+                pil = Image.fromarray((img * 255 + 0.5).astype(np.uint8)).resize(
+                    (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS)
+                canvas = Image.new('L', (tile, tile + 28), 255)
+                canvas.paste(pil, (0, 28))
+                draw = ImageDraw.Draw(canvas)
+                title = label
+                if label != 'reference':
+                    psnr = _FUNCS['psnr'](imgs[label][i:i + 1], imgs['reference'][i:i + 1])
+                    title = f'{label} {float(psnr):.1f} dB'
+                draw.text((3, 2), title[:34], fill=0)
+                draw.text((3, 14), set_name[:34], fill=96)
+                panels.append(np.asarray(canvas))
+            rows.append(np.concatenate(panels, axis=1))
+    if not rows:
+        raise ValueError('no images kept: call evaluate_methods with keep_images > 0')
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1])), constant_values=255) for r in rows]
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    atomic_save_image(path, np.concatenate(rows, axis=0))
+    return path

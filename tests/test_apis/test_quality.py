@@ -1,9 +1,23 @@
-"""The quality comparison gives the baselines their best window and gain."""
-import pytest
+"""The quality comparison gives the baselines their best window and gain; realistic test sets."""
+import json
+import subprocess
+import sys
 
-from spikeclip.apis.quality import compare_with_baselines, format_report
-from spikeclip.datasets import SimulatedSpikeDataset
+import pytest
+import torch
+
+from spikeclip.apis.quality import (
+    REALISTIC_TESTSETS,
+    compare_with_baselines,
+    evaluate_methods,
+    format_report,
+    format_table,
+    make_realistic_testset,
+    save_grid,
+)
+from spikeclip.datasets import HELD_OUT_PHOTOS, PairedSpikeDataset, SimulatedSpikeDataset
 from spikeclip.models.stages import CoarseModel
+from spikeclip.testing import REPO_ROOT
 
 
 @pytest.mark.parametrize('window', [16, 64])
@@ -19,3 +33,59 @@ def test_a_tfp_model_cannot_beat_tfp_at_its_best(window):
     assert report['margin_db'] <= 1e-6
     assert report['model']['psnr'] <= best['windows'][window]['psnr'] + 1e-6
     assert 'margin over the best baseline' in format_report({'tiny': report})
+
+
+@pytest.fixture(scope='module')
+def small_set(tmp_path_factory):
+    root = tmp_path_factory.mktemp('sets')
+    return make_realistic_testset('fast_objects', str(root / 'fast'), num_frames=41, height=24,
+                                  width=32, per_image=1)
+
+
+def test_realistic_testset_holds_out_images_and_fixes_the_light(small_set):
+    scenes = json.load(open(f'{small_set}/scenes.json'))
+    assert scenes['settings']['reference'] == 'scene'
+    assert list(scenes['settings']['light']['gain']) == [0.8, 0.8]
+    names = set(scenes['samples'])  # one window per image: the sample names are image names
+    photos = {n for n in names if not n.startswith('dead_leaves')}
+    assert photos and photos <= set(HELD_OUT_PHOTOS) and len(names - photos) == 2
+    assert all(s['gain'] == 0.8 and s['objects'] >= 1 for s in scenes['samples'].values())
+    assert set(REALISTIC_TESTSETS) >= {'camera_pan', 'fast_objects', 'low_light', 'static'}
+
+
+def test_every_method_scored_with_a_fitted_gain(small_set, tmp_path):
+    data = PairedSpikeDataset(small_set, 24, 32)
+    # the same estimator at half the brightness scores exactly alike after the fitted gain
+    a = CoarseModel(encoder=dict(type='TFP', window=9, gain=1.0)).eval()
+    b = CoarseModel(encoder=dict(type='TFP', window=9, gain=0.5)).eval()
+    r = evaluate_methods({'a': a, 'b': b}, data, windows=(5, 9, 41), keep_images=2)
+    m = r['methods']
+    assert m['a']['psnr'] == pytest.approx(m['b']['psnr'], abs=1e-4)
+    assert 2 * m['a']['gain'] == pytest.approx(m['b']['gain'], rel=1e-4)
+    assert m['a']['psnr'] == pytest.approx(r['tfp_windows'][9]['psnr'], abs=1e-4)
+    best = r['best_tfp_window']
+    assert m[f'TFP (best: {best} frames)']['psnr'] == max(
+        w['psnr'] for w in r['tfp_windows'].values())
+    table = format_table({'fast': r})
+    assert 'TFP (best window)' in table and 'margin a' in table
+    grid = save_grid({'fast': r}, str(tmp_path / 'grid.png'))
+    from PIL import Image
+    with Image.open(grid) as im:
+        assert im.size[0] == 5 * 200 and im.size[1] >= 200  # TFP, TFI, a, b, reference
+
+
+def test_benchmark_quality_tool(tmp_path):
+    model = CoarseModel(encoder=dict(type='TFP', window=9, gain=1.0))
+    ckpt = tmp_path / 'tfp.pth'
+    torch.save(dict(state_dict=model.state_dict(), meta=dict(spikeclip=dict(
+        stage='coarse', model=model.export_cfg()))), ckpt)
+    out = subprocess.run(
+        [sys.executable, f'{REPO_ROOT}/tools/benchmark_quality.py', f'tfp9={ckpt}', '--sets',
+         'camera_pan', 'static', '--frames', '41', '--height', '24', '--width', '32',
+         '--per-image', '1', '--work-dir', str(tmp_path / 'q')],
+        capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert 'tfp9' in out.stdout and 'camera_pan' in out.stdout
+    report = json.load(open(tmp_path / 'q' / 'quality.json'))
+    assert set(report) == {'camera_pan', 'static'}
+    assert (tmp_path / 'q' / 'quality_grid.png').is_file()
