@@ -90,7 +90,7 @@ def test_infer_tool_writes_png_and_json(trained_stages, recordings, tmp_path):
     assert result.returncode == 0, result.stderr
     assert (out / 'a.png').is_file() and (out / 'b.png').is_file()
     entries = json.loads((out / 'predictions.json').read_text())
-    assert [e['frames'] for e in entries] == [200, 200]
+    assert [e['frames'] for e in entries] == [41, 41]  # the model's window, read around --frame
     bad = subprocess.run(
         [sys.executable, f'{REPO_ROOT}/tools/infer.py', trained_stages['coarse'],
          str(recordings / 'a.dat'), '--out-dir', str(out)],  # default 250x400 does not fit

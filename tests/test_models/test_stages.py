@@ -13,7 +13,7 @@ def test_each_stage_writes_its_stage_into_the_checkpoint(trained_stages):
         assert state, stage
         assert not any(k.startswith('clip.') for k in state), 'frozen CLIP must not be saved'
     cfg, _ = load_stage_checkpoint(trained_stages['prompt'], 'prompt')
-    assert cfg['type'] == 'PromptModel' and cfg['coarse']['type'] == 'LRN'
+    assert cfg['type'] == 'PromptModel' and cfg['coarse']['type'] == 'MotionUNet'
     assert 'coarse_checkpoint' not in cfg or cfg['coarse_checkpoint'] is None
 
 
@@ -59,7 +59,7 @@ def test_a_foreign_checkpoint_is_refused(tmp_path, tiny_clip_file):
 
 
 def test_coarse_model_modes_and_loss_errors():
-    model = CoarseModel(encoder=dict(type='LRN', in_frames=8, bin_size=2),
+    model = CoarseModel(encoder=dict(type='LRN', window=8, bin_size=2),
                         losses=[dict(type='L1Loss')])
     spikes = (torch.rand(2, 8, 9, 11) < 0.3).float()
     out = model(spikes, mode='tensor')
@@ -71,7 +71,7 @@ def test_coarse_model_modes_and_loss_errors():
 
 
 def test_nan_loss_stops_with_the_term_named():
-    model = CoarseModel(encoder=dict(type='LRN', in_frames=8, bin_size=2),
+    model = CoarseModel(encoder=dict(type='LRN', window=8, bin_size=2),
                         losses=[dict(type='L1Loss')])
     with pytest.raises(NonFiniteLossError, match="'loss_l1' is nan at iteration"):
         model.parse_losses({'loss_l1': torch.tensor(float('nan'))})

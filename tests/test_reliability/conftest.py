@@ -68,7 +68,7 @@ def coarse_options(**extra) -> List[str]:
     opts.pop('work_dir')
     opts.update({
         'train_cfg.max_epochs': 3, 'default_hooks.checkpoint.interval': 1,
-        'default_hooks.checkpoint.max_keep_ckpts': 2, 'model.encoder.in_frames': FRAMES,
+        'default_hooks.checkpoint.max_keep_ckpts': 2, 'model.encoder.window': FRAMES,
         'model.data_preprocessor.window': FRAMES,
         **{f'{s}_dataloader.dataset.num_frames': FRAMES for s in ('train', 'val', 'test')},
         **extra})

@@ -143,7 +143,7 @@ def test_class_list_of_another_length_than_the_data_stops_the_run(tmp_path):
         (images / cls).mkdir(parents=True)
         Image.fromarray(np.full((64, 64), 90, np.uint8)).save(images / cls / 'x.png')
     opts = tiny_options('configs/coarse_demo.py', str(tmp_path / 'work'), crop=16,
-                        **{'train_dataloader.dataset.image_dir': str(images)})
+                        **{'train_dataloader.dataset.images': str(images)})
     runner = build_runner(load_config(config('coarse_demo.py'), opts))
     with pytest.raises(ConfigError, match=r'the model has 12 class names but the train data '
                        r"\(SimulatedSpikeDataset\) has 2 classes "
@@ -203,10 +203,10 @@ def test_a_checkpoint_of_another_architecture_is_refused(trained_stages, tmp_pat
     spiking = tmp_path / 'coarse_spiking.py'
     spiking.write_text(f"_base_ = [{config('coarse_demo.py')!r}]\n"
                        "model = dict(encoder=dict(_delete_=True, type='SpikingUNet', "
-                       "in_frames=200, channels=(4, 8)))\n")
+                       "window=200, channels=(4, 8)))\n")
     code = run_tool(monkeypatch, 'test', spiking, trained_stages['coarse'], '--work-dir',
                     tmp_path / 'w1')
-    assert code == (f"error: {trained_stages['coarse']} holds a LRN encoder, but {spiking} "
+    assert code == (f"error: {trained_stages['coarse']} holds a MotionUNet encoder, but {spiking} "
                     'builds a SpikingUNet encoder (model.encoder.type); use the config it was '
                     'trained with')
     with pytest.raises(CheckpointError, match='the weights do not fit the model CoarseModel'):
@@ -214,7 +214,7 @@ def test_a_checkpoint_of_another_architecture_is_refused(trained_stages, tmp_pat
     # Same encoder type, other shapes: MMEngine would load what fits and test a partly random
     # model; the runner loads strictly.
     opts = tiny_options('configs/coarse_demo.py', str(tmp_path / 'w2'), crop=16)
-    opts['model.encoder.bin_size'] = 8
+    opts['model.encoder.channels'] = '(16,32,48)'
     code = run_tool(monkeypatch, 'test', config('coarse_demo.py'), trained_stages['coarse'],
                     '--cfg-options', *options(opts))
     assert code.startswith(f"error: {trained_stages['coarse']}: the weights do not fit the model "
@@ -245,7 +245,7 @@ def test_unregistered_type_lists_the_registered_ones(tmp_path, monkeypatch, key,
 def test_nan_loss_stops_the_run_naming_iteration_and_term(tmp_path, run_train):
     work = tmp_path / 'work'
     result = run_train(work, options=['custom_imports.imports=[reliability_nan_loss]',
-                                      'model.losses.2.type=UnstableLoss'])
+                                      'model.losses.1.type=UnstableLoss'])
     assert result.returncode == 1, result.stderr[-3000:]
     assert ("error: loss term 'loss_unstable' is nan at iteration 2; stopping before the "
             'optimiser step, nothing corrupt was saved') in result.stderr

@@ -1,16 +1,18 @@
-# The embedded default set: scikit-image's photographs (one class each), simulated on the fly.
-# Train and test crops come from disjoint regions of each photograph; no download needed.
-num_frames = 200
+# The embedded default set: scikit-image's photographs (one class each), simulated on the fly as
+# realistic moving scenes: camera paths up to ~1 px/frame, objects crossing the view, light over
+# a decade, dark current, threshold mismatch and shot noise (spikeclip.simulation.scene). Train
+# and test crops come from disjoint regions of each photograph; no download needed. References
+# are the expected spike rate at the centre frame (nominal_gain=1): dim scenes look dim.
+window = 41
 crop_size = 64
-sim = dict(crop_size=crop_size, num_frames=num_frames, gain_range=(0.3, 0.8), motion_prob=0.5,
-           max_speed=0.1,
-           noise=dict(dark_current=0.002, threshold_mismatch=0.05, photons_per_frame=None))
+sim = dict(crop_size=crop_size, num_frames=window, nominal_gain=1.0, motion=dict(),
+           objects=dict(), light=dict(mean_rate=(0.1, 0.6)), noise=dict())
 train_dataloader = dict(
-    batch_size=16,
+    batch_size=8,
     num_workers=2,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type='SimulatedSpikeDataset', split='train', num_samples=1024, seed=0, **sim))
+    dataset=dict(type='SimulatedSpikeDataset', split='train', num_samples=512, seed=0, **sim))
 val_dataloader = dict(
     batch_size=16,
     num_workers=1,

@@ -6,6 +6,6 @@ test_dataloader = dict(
     num_workers=2,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='PairedSpikeDataset', data_root=data_root, height=250, width=400,
-                 window=200))
+                 window=None))  # every frame; the model's data preprocessor takes its window
 test_evaluator = [dict(type='PSNR'), dict(type='SSIM'), dict(type='MAE'), dict(type='MSE')]
 test_cfg = dict()
