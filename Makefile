@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed
 
 .PHONY: help install test lint demo data train-coarse train-prompt train-refine train-all \
-	infer-coarse infer-prompt infer-refine infer-pipeline combine-checkpoints evaluate \
+	infer-coarse infer-prompt infer-refine infer-pipeline combine-checkpoints evaluate check-clip \
 	benchmark tensorboard clean
 
 help:  ## List the targets
@@ -77,6 +77,10 @@ infer-pipeline: $(STAMP)  ## Combined model inference (image + class): INPUTS=..
 evaluate: $(STAMP)  ## Test the combined model on DATASET's test split, with visualisations
 	$(PY) tools/test.py configs/pipeline_$(DATASET).py $(CKPT) \
 		--work-dir $(WORK_ROOT)/$(DATASET)/test --show-dir $(WORK_ROOT)/$(DATASET)/test/vis
+
+check-clip: $(STAMP)  ## Which CLIP weights a DATASET run loads, and its zero-shot top-1 (CKPT optional)
+	$(PY) tools/check_clip.py configs/coarse_$(if $(filter ucifar,$(DATASET)),ucifar,ucaltech).py \
+		$(if $(wildcard $(CKPT)),--checkpoint $(CKPT))
 
 benchmark: $(STAMP)  ## Speed of each stage and the pipeline against TFP (CKPT=... or a config)
 	$(PY) tools/benchmark.py $(CKPT)

@@ -8,6 +8,10 @@ work_dir = 'work_dirs/ucaltech/coarse'
 model = dict(
     clip={{_base_.clip}},
     class_names='ucaltech',
+    # Prompt text of each class (cougarbody -> 'cougar body', ...), CoOp's names.
+    prompt_names='ucaltech',
+    # Inference on whole 250x250 recordings classifies the 224 centre crop, as tested.
+    classify_crop={{_base_.crop_size}},
     losses=[
         dict(type='CLIPClassLoss', loss_weight=1.0),
         dict(type='SelfSupervisedLoss', target='tfp', loss_weight=1.0),

@@ -4,7 +4,7 @@ _base_ = ['./coarse_ucaltech.py']
 
 work_dir = 'work_dirs/ucifar/coarse'
 data_root = 'data/U-CIFAR'
-model = dict(class_names='ucifar')
+model = dict(class_names='ucifar', prompt_names=None)  # U-CIFAR's names are words already
 train_dataloader = dict(dataset=dict(data_root=data_root, classes='ucifar'))
 val_dataloader = dict(dataset=dict(data_root=data_root, classes='ucifar'))
-test_dataloader = val_dataloader
+test_dataloader = dict(dataset=dict(data_root=data_root, classes='ucifar'))

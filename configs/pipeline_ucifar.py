@@ -6,5 +6,6 @@ _base_ = ['./pipeline_ucaltech.py']
 
 work_dir = 'work_dirs/ucifar/test'
 data_root = 'data/U-CIFAR'
+train_dataloader = dict(dataset=dict(data_root=data_root, classes='ucifar'))
+val_dataloader = dict(dataset=dict(data_root=data_root, classes='ucifar'))
 test_dataloader = dict(dataset=dict(data_root=data_root, classes='ucifar'))
-val_dataloader = test_dataloader

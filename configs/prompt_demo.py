@@ -9,9 +9,15 @@ model = dict(
     clip={{_base_.clip}},
     coarse_checkpoint='work_dirs/demo/coarse/coarse_best.pth',
     hq_lq=dict(type='HQLQPromptLearner'),
-    class_prompt=dict(type='ClassPromptLearner', num_ctx=4))
+    class_prompt=dict(type='ClassPromptLearner', num_ctx=4),
+    # The zero-shot baseline's TFP, calibrated to the simulator's nominal light level.
+    zeroshot_encoder=dict(type='TFP', gain=2.0))
 val_evaluator = [
+    # Learned class prompts on the stage-1 image (the selection metric).
     dict(type='Accuracy', topk=(1, 5)),
+    # Hand-written prompts on the stage-1 image (not zero-shot: stage 1 learned to match them).
+    dict(type='Accuracy', topk=(1, 5), score_key='pred_score_handwritten', prefix='handwritten'),
+    # True zero-shot CLIP: hand-written prompts on TFP images of the same spikes.
     dict(type='Accuracy', topk=(1, 5), score_key='pred_score_zeroshot', prefix='zeroshot'),
     dict(type='PromptSeparation'),
 ]

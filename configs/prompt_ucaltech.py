@@ -13,15 +13,23 @@ model = dict(
     hq_source='hq_img')
 # Clean images for the high-quality prompt: any folder of photographs (e.g. Caltech-101's own).
 hq_image_dir = 'data/hq_images'
-train_dataloader = dict(dataset=dict(_delete_=True, type='UnpairedImageDataset',
+# EpochIndexSampler: each epoch pairs the spike samples with another draw of the clean images.
+train_dataloader = dict(sampler=dict(type='EpochIndexSampler', shuffle=True),
+                        dataset=dict(_delete_=True, type='UnpairedImageDataset',
                                      dataset={{_base_.train_dataloader.dataset}},
                                      image_dir=hq_image_dir))
 val_dataloader = dict(dataset=dict(_delete_=True, type='UnpairedImageDataset',
                                    dataset={{_base_.val_dataloader.dataset}},
                                    image_dir=hq_image_dir))
-test_dataloader = val_dataloader
+test_dataloader = dict(dataset=dict(_delete_=True, type='UnpairedImageDataset',
+                                    dataset={{_base_.test_dataloader.dataset}},
+                                    image_dir=hq_image_dir))
 val_evaluator = [
+    # Learned class prompts on the stage-1 image (the selection metric).
     dict(type='Accuracy', topk=(1, 5)),
+    # Hand-written prompts on the stage-1 image (not zero-shot: stage 1 learned to match them).
+    dict(type='Accuracy', topk=(1, 5), score_key='pred_score_handwritten', prefix='handwritten'),
+    # True zero-shot CLIP: hand-written prompts on TFP images of the same spikes.
     dict(type='Accuracy', topk=(1, 5), score_key='pred_score_zeroshot', prefix='zeroshot'),
     dict(type='PromptSeparation'),
 ]

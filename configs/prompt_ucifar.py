@@ -7,4 +7,4 @@ data_root = 'data/U-CIFAR'
 model = dict(coarse_checkpoint='work_dirs/ucifar/coarse/coarse_best.pth')
 train_dataloader = dict(dataset=dict(dataset=dict(data_root=data_root, classes='ucifar')))
 val_dataloader = dict(dataset=dict(dataset=dict(data_root=data_root, classes='ucifar')))
-test_dataloader = val_dataloader
+test_dataloader = dict(dataset=dict(dataset=dict(data_root=data_root, classes='ucifar')))

@@ -6,4 +6,4 @@ data_root = 'data/U-CIFAR'
 model = dict(prompt_checkpoint='work_dirs/ucifar/prompt/prompt_best.pth')
 train_dataloader = dict(dataset=dict(data_root=data_root, classes='ucifar'))
 val_dataloader = dict(dataset=dict(data_root=data_root, classes='ucifar'))
-test_dataloader = val_dataloader
+test_dataloader = dict(dataset=dict(data_root=data_root, classes='ucifar'))

@@ -1,6 +1,8 @@
 """Helpers for tests and quick experiments: tiny variants of the configs and tiny data sets."""
+import io
 import os
 import os.path as osp
+import warnings
 from typing import Optional
 
 import numpy as np
@@ -34,15 +36,63 @@ def tiny_options(config: str, work_dir: str, clip_path: Optional[str] = None, cr
 
 
 def write_tiny_uhsr(root: str, num_files: int, num_classes: int, size: int = 24,
-                    frames: int = 200, seed: int = 0) -> str:
-    """A U-CALTECH-like folder of ``num_files`` tiny ``.npz`` recordings named ``0..N-1``."""
+                    frames: int = 200, seed: int = 0, classes: str = 'ucaltech') -> str:
+    """A U-CALTECH-like folder of ``num_files`` tiny ``.npz`` recordings named ``0..N-1``,
+    labelled ``i % num_classes`` with the names of the class list ``classes``."""
+    from .datasets import load_class_names
     from .fileio import write_npz
     from .simulation import simulate_spikes
+    names = load_class_names(classes)
     rng = np.random.default_rng(seed)
     os.makedirs(root, exist_ok=True)
     for i in range(num_files):
         label = int(i % num_classes)
         scene = rng.random((size, size)) * 0.3 + label / max(num_classes, 1) * 0.6
         spikes = simulate_spikes(scene, frames, gain=0.5, seed=i)
-        write_npz(osp.join(root, f'{i}.npz'), spikes, label, f'class{label}')
+        write_npz(osp.join(root, f'{i}.npz'), spikes, label, names[label])
     return root
+
+
+def save_tiny_clip_archive(path: str, seed: int = 0, quick_gelu: bool = True) -> str:
+    """Random ``'spikeclip-tiny'`` weights as a TorchScript archive shaped like OpenAI's.
+
+    OpenAI's ``clip.load`` files (``~/.cache/clip/ViT-B-32.pt``) are TorchScript archives of a
+    QuickGELU model with float16 weights and three non-weight entries (``input_resolution``,
+    ``context_length``, ``vocab_size``); this writes the same kind of file for the tiny
+    architecture (traced, so the archive's modules keep their class names).
+
+    Args:
+        path (str): Destination ``.pt`` file.
+        seed (int): Seed of the random weights. Defaults to 0.
+        quick_gelu (bool): The activation of the traced model. Defaults to True (OpenAI's).
+
+    Returns:
+        str: ``path``.
+    """
+    import open_clip
+    import torch
+
+    from .models.clip import TINY_ARCH
+    from .utils.atomic import atomic_write_bytes
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = open_clip.create_model(TINY_ARCH, pretrained=None,
+                                       force_quick_gelu=quick_gelu).eval()
+    size = model.visual.image_size
+    size = size if isinstance(size, int) else size[0]
+    images = torch.zeros(1, 3, size, size)
+    tokens = torch.zeros(1, model.context_length, dtype=torch.long)
+    for name, value in (('input_resolution', size), ('context_length', model.context_length),
+                        ('vocab_size', model.vocab_size)):
+        if hasattr(model, name):  # open_clip keeps the last two as plain ints
+            delattr(model, name)
+        model.register_buffer(name, torch.tensor(value))
+    with warnings.catch_warnings():  # tracer and deprecation notices
+        warnings.simplefilter('ignore')
+        traced = torch.jit.trace_module(model, dict(encode_image=(images, ),
+                                                    encode_text=(tokens, )), check_trace=False)
+        traced = traced.half()  # OpenAI's archives hold float16 weights
+        buf = io.BytesIO()
+        torch.jit.save(traced, buf)
+    atomic_write_bytes(path, buf.getvalue())
+    return str(path)

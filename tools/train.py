@@ -5,7 +5,7 @@ import sys
 from mmengine.config import DictAction
 
 from spikeclip.apis import build_runner, load_config
-from spikeclip.apis.runner import prepare_resume
+from spikeclip.apis.runner import apply_amp, prepare_resume
 from spikeclip.utils.errors import SpikeCLIPError
 
 
@@ -16,7 +16,8 @@ def parse_args(argv=None):
                         '(default: work_dirs/<config name>)')
     parser.add_argument('--resume', nargs='?', const='auto', default=None,
                         help='resume from CHECKPOINT, or from the latest one in the work dir')
-    parser.add_argument('--amp', action='store_true', help='mixed precision training')
+    parser.add_argument('--amp', action='store_true', help='mixed precision training (bf16 '
+                        'autocast; fp16 AmpOptimWrapper for plain OptimWrapper configs on GPUs)')
     parser.add_argument('--seed', type=int, help='random seed (overrides randomness.seed)')
     parser.add_argument('--deterministic', action='store_true',
                         help='deterministic algorithms (bit-exact reruns on CPU)')
@@ -36,8 +37,7 @@ def main(argv=None):
     if args.deterministic:
         cfg.randomness = dict(cfg.get('randomness', {}), deterministic=True)
     if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        apply_amp(cfg)
     if args.resume is not None:
         prepare_resume(cfg, args.resume)
     build_runner(cfg).train()

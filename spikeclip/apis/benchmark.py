@@ -355,8 +355,7 @@ def _run(source, batch_size, height, width, frames, iters, warmup, device, amp, 
         skipped['refine'] = 'the model has no refiner'
     if feats is not None:
         clip = model.clip
-        calls['classify'] = lambda: (clip.logit_scale * clip.encode_image(final_img)
-                                     @ feats.t()).softmax(-1)
+        calls['classify'] = lambda: clip.logits(clip.encode_image(final_img), feats).softmax(-1)
     else:
         skipped['classify'] = 'the model has no CLIP with class names'
     calls['pipeline'] = pipeline

@@ -5,6 +5,7 @@ from typing import Dict
 import torch
 from mmengine.registry import DefaultScope
 
+from ..models.clip.frozen_clip import check_clip_identity
 from ..models.stages.base import load_stage_checkpoint, sub_state_dict
 from ..registry import MODELS
 from ..utils.atomic import atomic_torch_save
@@ -46,7 +47,9 @@ def combine_checkpoints(coarse: str, prompt: str, refine: str, out: str) -> dict
 
     Raises:
         CheckpointError: A missing stage, a checkpoint of the wrong stage, checkpoints that were
-            not trained on each other, or weights whose shapes do not fit.
+            not trained on each other or with different CLIPs (architecture, activation or
+            weights: the prompts mean nothing to another CLIP), or weights whose shapes do not
+            fit.
     """
     c_cfg, c_sd = load_stage_checkpoint(coarse, 'coarse')
     p_cfg, p_sd = load_stage_checkpoint(prompt, 'prompt')
@@ -57,6 +60,10 @@ def combine_checkpoints(coarse: str, prompt: str, refine: str, out: str) -> dict
     for name in ('hq_lq', 'class_prompt'):
         if p_cfg.get(name) is not None:
             _check_part(name, p_cfg[name], p_sd, prompt, r_cfg['parts'].get(name), r_sd, refine)
+    if p_cfg.get('clip_identity') and r_cfg.get('clip_identity'):  # older files lack them
+        check_clip_identity(p_cfg['clip_identity'], r_cfg['clip_identity'],
+                            f'{refine} (stage 3)', prompt)
+    # Building the combined model checks its CLIP against the one stage 3 recorded.
     model_cfg = dict(r_cfg, type='SpikeCLIP', losses=None)
     state = {f'encoder.{k}': v for k, v in sub_state_dict(c_sd, 'encoder').items()}
     for name in ('hq_lq', 'class_prompt'):

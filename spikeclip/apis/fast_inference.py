@@ -24,7 +24,10 @@ channels_last / bf16 / both on a 2-core Sapphire Rapids CPU, 250x400 frames, bat
   bit for bit. Pass ``channels_last=True`` for fp32 speed (LRN ~1.5x) at ~1e-6 differences.
 * Per-part exceptions: a module class may set ``supports_bf16 = False`` (kept in fp32 under
   autocast) or ``supports_channels_last = False`` (kept contiguous); :data:`PART_DEFAULTS` holds
-  the measured exceptions of classes that do not set them. Convolutions with one output channel
+  the measured exceptions of classes that do not set them. The frozen CLIP is one: its class
+  decisions must be those of ``tools/test.py`` (fp32), and bf16 towers flip some close top-1
+  decisions (docs/clip.md, "Precision"); one CLIP image forward per input is cheap next to the
+  image networks at 250x400. Convolutions with one output channel
   (the image heads of LRN, SpikingUNet and UNetRefiner) always run in fp32: they cost <0.1% of
   the compute, and a bf16 head would round the image to 8 bits of mantissa (LRN: 49.7 -> 52.8 dB
   against its fp32 output with the head in fp32).
@@ -171,8 +174,11 @@ def keep_fp32(module: nn.Module) -> nn.Module:
     Swaps the module's class for a subclass with the same name whose ``forward`` switches
     autocast off (as ``torch.nn.utils.parametrize`` swaps classes): state dicts, deep copies,
     ``isinstance`` checks and ``torch.compile`` are unaffected; outside autocast it computes
-    exactly what it did. Calling it twice is harmless.
+    exactly what it did. Calling it twice is harmless. A module used through other methods than
+    ``forward`` declares an ``fp32_towers`` flag that its methods honour (``FrozenCLIP``).
     """
+    if hasattr(module, 'fp32_towers'):
+        module.fp32_towers = True
     cls = type(module)
     if not issubclass(cls, _FP32Forward):
         if cls not in _FP32_CLASSES:

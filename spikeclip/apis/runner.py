@@ -52,6 +52,41 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
     return cfg
 
 
+def apply_amp(cfg: Config) -> str:
+    """``tools/train.py --amp``: turn on mixed precision in the way the config's optimiser wrapper
+    supports, checking the wrapper type first (as mmagic's ``tools/train.py`` does).
+
+    * ``BF16OptimWrapper`` (every SpikeCLIP config): bf16 autocast on, ``enabled=True`` (the
+      refine schedules switch it off by default; see configs/_base_/schedules/refine_epochs.py).
+    * ``OptimWrapper`` / ``AmpOptimWrapper``: MMEngine's ``AmpOptimWrapper`` (float16 with a
+      dynamic loss scale) on a GPU; without one, ``BF16OptimWrapper`` (MMEngine's needs CUDA).
+
+    Returns:
+        str: What was done, for the log.
+
+    Raises:
+        ConfigError: Another wrapper type, whose arguments ``--amp`` cannot translate.
+    """
+    import torch
+    wrapper = cfg.optim_wrapper
+    kind = wrapper.get('type', 'OptimWrapper')
+    if kind == 'BF16OptimWrapper':
+        wrapper.enabled = True
+        return 'bf16 autocast (BF16OptimWrapper, enabled=True)'
+    if kind in ('OptimWrapper', 'AmpOptimWrapper'):
+        if torch.cuda.is_available():
+            wrapper.type = 'AmpOptimWrapper'
+            wrapper.setdefault('loss_scale', 'dynamic')
+            return 'float16 autocast with a dynamic loss scale (AmpOptimWrapper)'
+        wrapper.type = 'BF16OptimWrapper'
+        wrapper.pop('loss_scale', None)
+        wrapper.pop('dtype', None)
+        return 'bf16 autocast (BF16OptimWrapper: AmpOptimWrapper needs a GPU)'
+    raise ConfigError(f'--amp does not know how to turn on mixed precision for optim_wrapper '
+                      f'type {kind!r}; set it in the config instead (BF16OptimWrapper, '
+                      'AmpOptimWrapper)')
+
+
 _UNREGISTERED = re.compile(r'(?P<type>\S+) is not in the (?P<scope>[\w.]+)::(?P<name>[\w ]+?) '
                            r'registry')
 

@@ -1,20 +1,22 @@
-from .base import load_class_names, pack_item
+from .base import load_class_names, load_prompt_names, pack_item
 from .default_images import DEFAULT_CLASSES, load_default_images, split_region
 from .image_sources import (
-                            HELD_OUT_PHOTOS,
-                            PACKAGED_PHOTOS,
-                            build_image_pool,
-                            load_dead_leaves,
-                            load_packaged_images,
+    HELD_OUT_PHOTOS,
+    PACKAGED_PHOTOS,
+    build_image_pool,
+    load_dead_leaves,
+    load_packaged_images,
 )
 from .paired import PairedSpikeDataset
+from .samplers import EpochIndexSampler
 from .simulated import SimulatedSpikeDataset, simulate_folder
 from .uhsr import UHSRDataset
 from .unpaired import UnpairedImageDataset, list_images
 
 __all__ = [
-    'DEFAULT_CLASSES', 'HELD_OUT_PHOTOS', 'PACKAGED_PHOTOS', 'PairedSpikeDataset',
-    'SimulatedSpikeDataset', 'UHSRDataset', 'UnpairedImageDataset', 'build_image_pool',
-    'list_images', 'load_class_names', 'load_dead_leaves', 'load_default_images',
-    'load_packaged_images', 'pack_item', 'simulate_folder', 'split_region'
+    'DEFAULT_CLASSES', 'EpochIndexSampler', 'HELD_OUT_PHOTOS', 'PACKAGED_PHOTOS',
+    'PairedSpikeDataset', 'SimulatedSpikeDataset', 'UHSRDataset', 'UnpairedImageDataset',
+    'build_image_pool', 'list_images', 'load_class_names', 'load_dead_leaves',
+    'load_default_images', 'load_packaged_images', 'load_prompt_names', 'pack_item',
+    'simulate_folder', 'split_region'
 ]

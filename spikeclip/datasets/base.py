@@ -14,6 +14,27 @@ from ..structures import SpikeDataSample
 from ..utils.errors import ConfigError
 
 CLASS_NAMES_DIR = os.path.join(os.path.dirname(__file__), 'class_names')
+PROMPT_NAMES_DIR = os.path.join(CLASS_NAMES_DIR, 'prompts')
+
+
+def _read_names(path: str) -> list:
+    """Lines of a name file; blank lines and ``#`` comments are skipped (line order = index)."""
+    with open(path, encoding='utf-8') as f:
+        return [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith('#')]
+
+
+def _resolve_names(names: Union[str, Sequence[str]], folder: str, what: str) -> tuple:
+    """``(names, source)`` from a packaged list in ``folder``, a text file, or the names."""
+    if isinstance(names, str):
+        packaged = os.path.join(folder, f'{names}.txt')
+        if os.path.isfile(packaged):
+            return _read_names(packaged), packaged
+        if os.path.isfile(names):
+            return _read_names(names), names
+        known = sorted(f[:-4] for f in os.listdir(folder) if f.endswith('.txt'))
+        raise ConfigError(f'{what} {names!r}: no such file, and not one of the packaged lists '
+                          f'{known}')
+    return [str(c) for c in names], what
 
 
 def load_class_names(classes: Union[str, Sequence[str], None]) -> Tuple[str, ...]:
@@ -33,28 +54,45 @@ def load_class_names(classes: Union[str, Sequence[str], None]) -> Tuple[str, ...
     """
     if classes is None:
         return ()
-    if isinstance(classes, str):
-        packaged = os.path.join(CLASS_NAMES_DIR, f'{classes}.txt')
-        if os.path.isfile(packaged):
-            path = packaged
-        elif os.path.isfile(classes):
-            path = classes
-        else:
-            known = sorted(f[:-4] for f in os.listdir(CLASS_NAMES_DIR) if f.endswith('.txt'))
-            raise ConfigError(f'class list {classes!r}: no such file, and not one of the '
-                              f'packaged lists {known}')
-        with open(path, encoding='utf-8') as f:
-            names = [ln.strip() for ln in f if ln.strip() and not ln.lstrip().startswith('#')]
-        source = path
-    else:
-        names = [str(c) for c in classes]
-        source = 'classes'
+    names, source = _resolve_names(classes, CLASS_NAMES_DIR, 'class list')
     if not names:
         raise ConfigError(f'class list {source!r} is empty')
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
         raise ConfigError(f'class list {source!r} repeats names {dup}')
     return tuple(names)
+
+
+def load_prompt_names(class_names: Sequence[str],
+                      prompt_names: Union[str, Sequence[str], None] = None) -> Tuple[str, ...]:
+    """The text that stands for each class inside CLIP prompts: the one helper every prompt
+    builder uses (stage-1 class features, stage-2 hand-written and learned class prompts).
+
+    Class names are labels (``'cougarbody'``, ``'Leopards'``, kept as the data names them);
+    prompts read better with words (``'cougar body'``, ``'leopard'``), so an index-aligned
+    prompt-name list may rename them, as CoOp does.
+
+    Args:
+        class_names (Sequence[str]): The class list, index = label.
+        prompt_names (str | Sequence[str], optional): ``None``: each class name with ``_`` read
+            as a space. Otherwise a packaged list (``'ucaltech'``:
+            ``spikeclip/datasets/class_names/prompts/ucaltech.txt``), a text file with one name
+            per line (``#`` comments and blank lines skipped), or the names; line ``i`` is the
+            prompt text of label ``i``. Defaults to None.
+
+    Returns:
+        tuple[str, ...]: One prompt text per class.
+
+    Raises:
+        ConfigError: Unknown list or file, or a list whose length is not the class list's.
+    """
+    if prompt_names is None:
+        return tuple(str(n).replace('_', ' ').strip() for n in class_names)
+    names, source = _resolve_names(prompt_names, PROMPT_NAMES_DIR, 'prompt-name list')
+    if len(names) != len(class_names):
+        raise ConfigError(f'prompt-name list {source!r} has {len(names)} names but there are '
+                          f'{len(class_names)} classes; line i must name class i')
+    return tuple(n.strip() for n in names)
 
 
 def center_crop_slices(height: int, width: int, size: Optional[int],

@@ -8,8 +8,15 @@ read:
   training set, the rest the test set (``train_size`` sets the boundary);
 * ``data_root/train`` and ``data_root/test`` sub-folders (the layout of the original SpikeCLIP
   repository, already split), used as they are when present.
+
+Model selection needs data that is not the test set: ``split='val'`` holds out every
+``val_every``-th training file (in numeric order: files 9, 19, 29, ... with the default 10), and
+``split='train'`` is the training files without them; ``'trainval'`` is every training file
+(the paper's training set). The configs select checkpoints on ``'val'`` and report ``'test'``
+once, with ``tools/test.py``.
 """
 import os
+import re
 from typing import List, Optional, Sequence, Union
 
 from torch.utils.data import Dataset
@@ -46,6 +53,14 @@ def list_npz(folder: str) -> List[str]:
     return sorted(files, key=_numeric_key)
 
 
+def _same_name(a: str, b: str) -> bool:
+    """Whether two spellings name the same class: ignoring case and all but letters and digits,
+    one starts with the other (``'car_side'`` and ``'car'``, ``'airplanes'`` and
+    ``'airplane'``), so that spelling variants pass and another class list does not."""
+    a, b = (re.sub(r'[^0-9a-z]', '', str(n).lower()) for n in (a, b))
+    return bool(a) and bool(b) and (a.startswith(b) or b.startswith(a))
+
+
 @DATASETS.register_module()
 class UHSRDataset(Dataset):
     """U-CALTECH / U-CIFAR spike windows with class labels (no reference images).
@@ -57,7 +72,9 @@ class UHSRDataset(Dataset):
     Args:
         data_root (str): Folder of numbered ``.npz`` files (or with ``train``/``test``
             sub-folders).
-        split (str): ``'train'`` or ``'test'``. Defaults to ``'train'``.
+        split (str): ``'train'`` (training files without the validation ones), ``'val'``
+            (every ``val_every``-th training file), ``'trainval'`` (all training files) or
+            ``'test'``. Defaults to ``'train'``.
         classes (str | Sequence[str]): ``'ucaltech'`` (101 names, ``background`` last),
             ``'ucifar'`` (10 names), a text file with one name per line, or the names.
             Defaults to ``'ucaltech'``.
@@ -66,9 +83,18 @@ class UHSRDataset(Dataset):
         num_frames (int, optional): Keep the centre ``num_frames`` frames; all if None.
         train_size (int): Files with stems below this number form the training split of a flat
             folder. Defaults to 5000 (the paper's split).
+        val_every (int): Every ``val_every``-th training file (positions ``val_every - 1``,
+            ``2 * val_every - 1``, ... in numeric order) is held out for validation.
+            Defaults to 10.
+        check_label_names (bool): Compare each file's ``label_name`` with the class list's name
+            of its label and refuse a mismatch (a class list that does not fit the data).
+            Names match when, ignoring case and everything but letters and digits, one starts
+            with the other (``'car_side'`` fits ``'car'``, ``'Faces_easy'`` fits ``'faces'``).
+            Defaults to True.
     """
 
     TRAIN_SIZE = 5000
+    SPLITS = ('train', 'val', 'trainval', 'test')
 
     def __init__(self,
                  data_root: str,
@@ -76,9 +102,13 @@ class UHSRDataset(Dataset):
                  classes: Union[str, Sequence[str]] = 'ucaltech',
                  crop_size: Optional[int] = None,
                  num_frames: Optional[int] = None,
-                 train_size: Optional[int] = None):
-        if split not in ('train', 'test'):
-            raise ConfigError(f'UHSRDataset split must be "train" or "test", got {split!r}')
+                 train_size: Optional[int] = None,
+                 val_every: int = 10,
+                 check_label_names: bool = True):
+        if split not in self.SPLITS:
+            raise ConfigError(f'UHSRDataset split must be one of {self.SPLITS}, got {split!r}')
+        if not isinstance(val_every, int) or val_every < 2:
+            raise ConfigError(f'UHSRDataset val_every must be an int >= 2, got {val_every!r}')
         if num_frames is not None and num_frames <= 0:
             raise ConfigError(f'UHSRDataset num_frames must be positive, got {num_frames}')
         self.data_root = data_root
@@ -86,20 +116,30 @@ class UHSRDataset(Dataset):
         self.crop_size = crop_size
         self.num_frames = num_frames
         self.train_size = self.TRAIN_SIZE if train_size is None else train_size
+        self.val_every = val_every
+        self.check_label_names = check_label_names
         self.classes = load_class_names(classes)
         self.classes_source = classes if isinstance(classes, str) else 'the given class list'
-        split_dir = os.path.join(data_root, split)
+        source = 'test' if split == 'test' else 'train'
+        split_dir = os.path.join(data_root, source)
         if os.path.isdir(split_dir):
-            self.files = list_npz(split_dir)
+            files = list_npz(split_dir)
         else:
-            files = list_npz(data_root)
-            in_train = [_numeric_key(f) < self.train_size for f in files]
-            self.files = [f for f, t in zip(files, in_train) if t == (split == 'train')]
-            if not self.files:
+            every = list_npz(data_root)
+            files = [f for f in every if (_numeric_key(f) < self.train_size) == (source == 'train')]
+            if not files:
                 raise SpikeFormatError(
-                    f'{data_root}: no {split} files: {len(files)} .npz files, numbered '
-                    f'{_numeric_key(files[0])}-{_numeric_key(files[-1])}, and stems below '
+                    f'{data_root}: no {source} files: {len(every)} .npz files, numbered '
+                    f'{_numeric_key(every[0])}-{_numeric_key(every[-1])}, and stems below '
                     f'{self.train_size} are the training split')
+        if split in ('train', 'val'):
+            held_out = split == 'val'
+            files = [f for i, f in enumerate(files)
+                     if (i % val_every == val_every - 1) == held_out]
+            if not files:
+                raise SpikeFormatError(f'{data_root}: no {split} files: the training split has '
+                                       f'fewer than val_every={val_every} files')
+        self.files = files
         self.metainfo = dict(classes=self.classes, dataset_type='uhsr')
 
     def __len__(self) -> int:
@@ -113,6 +153,13 @@ class UHSRDataset(Dataset):
                 f'{path}: label {record.label} is out of range for the class list '
                 f'{self.classes_source!r} of {len(self.classes)} names; pick the list that '
                 'matches the data (classes="ucaltech" or "ucifar")')
+        if self.check_label_names and record.label_name and \
+                not _same_name(record.label_name, self.classes[record.label]):
+            raise ConfigError(
+                f'{path}: label {record.label} is {record.label_name!r} in the file but '
+                f'{self.classes[record.label]!r} in the class list {self.classes_source!r}; pick '
+                'the list that matches the data (classes="ucaltech" or "ucifar"), or pass '
+                'check_label_names=False if the names only differ in spelling')
         spikes = record.spikes
         if self.num_frames is not None and self.num_frames > spikes.shape[0]:
             raise SpikeFormatError(f'{path}: num_frames={self.num_frames} requested but the file '

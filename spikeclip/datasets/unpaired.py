@@ -2,7 +2,7 @@
 import logging
 import os
 import os.path as osp
-from typing import List, Union
+from typing import List, Optional, Union
 
 import numpy as np
 import torch
@@ -52,16 +52,27 @@ class UnpairedImageDataset(Dataset):
     Stage 2 learns high/low-quality prompts from clean images against stage-1 output; data
     without reference images (U-CALTECH, U-CIFAR) take them from any folder of photographs.
 
+    Which image goes with which sample is drawn anew every epoch, deterministically from the
+    seed: sample ``i`` of epoch ``e`` takes position ``p = e * len(self) + i`` of an endless
+    sequence of shuffled passes over the folder (pass ``k`` is the ``(seed, k)`` permutation).
+    So every image is used, each as often as the others, and a folder larger than the spike set
+    shows its next part each epoch. The epoch comes with the index from
+    :class:`EpochIndexSampler` (index ``p``); a plain ``DefaultSampler`` (validation, test)
+    gives epoch 0.
+
     Args:
         dataset (dict | Dataset): The spike dataset (a config is built through ``DATASETS``).
         image_dir (str): Folder of clean images (searched recursively).
         size (int): Side of the square grey ``hq_img`` ``[1, size, size]``. Defaults to 224.
         on_bad_image (str): ``'skip'`` (warn, naming the file, and use another image) or
             ``'error'``. Defaults to ``'skip'``.
+        seed (int, optional): Seed of the draws; None takes the sampler's (the run's seed) with
+            :class:`EpochIndexSampler`, else 0. Defaults to None.
     """
+    takes_epoch_indices = True
 
     def __init__(self, dataset: Union[dict, Dataset], image_dir: str, size: int = 224,
-                 on_bad_image: str = 'skip'):
+                 on_bad_image: str = 'skip', seed: Optional[int] = None):
         if on_bad_image not in ('skip', 'error'):
             raise ConfigError(f"on_bad_image must be 'skip' or 'error', got {on_bad_image!r}")
         self.dataset = DATASETS.build(dataset) if isinstance(dataset, dict) else dataset
@@ -69,7 +80,9 @@ class UnpairedImageDataset(Dataset):
         self.image_dir = image_dir
         self.size = size
         self.on_bad_image = on_bad_image
+        self.seed = seed
         self._bad = set()
+        self._orders = {}
 
     @property
     def metainfo(self) -> dict:
@@ -93,8 +106,19 @@ class UnpairedImageDataset(Dataset):
                           level=logging.WARNING)
         raise ConfigError(f'no readable image in {self.image_dir!r}')
 
+    def image_index(self, idx: int) -> int:
+        """Index in :attr:`images` of the clean image of item ``idx`` (``epoch * len(self) +
+        i``, see the class doc)."""
+        k, j = divmod(int(idx), len(self.images))  # pass k over the folder, position j
+        if k not in self._orders:
+            if len(self._orders) > 8:
+                self._orders.clear()
+            self._orders[k] = np.random.default_rng([int(self.seed or 0), k]).permutation(
+                len(self.images))
+        return int(self._orders[k][j])
+
     def __getitem__(self, idx: int) -> dict:
-        item = self.dataset[idx]
-        img = torch.from_numpy(self._image(idx))[None]
+        item = self.dataset[int(idx) % len(self.dataset)]
+        img = torch.from_numpy(self._image(self.image_index(idx)))[None]
         item['data_samples'].set_field(img, 'hq_img')
         return item

@@ -98,3 +98,18 @@ def test_infer_tool_writes_png_and_json(trained_stages, recordings, tmp_path):
     assert bad.returncode != 0
     assert 'a.dat' in bad.stderr and 'not a whole number of 250x400 frames' in bad.stderr
     assert 'Traceback' not in bad.stderr
+
+
+def test_combine_refuses_stages_trained_with_different_clips(trained_stages, tmp_path):
+    ckpt = load_checkpoint_file(trained_stages['refine'])
+    identity = ckpt['meta']['spikeclip']['model']['clip_identity']
+    assert set(identity) >= {'arch', 'quick_gelu', 'weights'}
+    ckpt['meta']['spikeclip']['model']['clip_identity'] = dict(identity, weights='0' * 16,
+                                                               quick_gelu=True)
+    other = str(tmp_path / 'refine_other_clip.pth')
+    torch.save(ckpt, other)
+    out = tmp_path / 'c.pth'
+    with pytest.raises(CheckpointError, match=r'another CLIP.*quick_gelu=True vs False.*'
+                                              r'weights 0000000000000000'):
+        combine_checkpoints(trained_stages['coarse'], trained_stages['prompt'], other, str(out))
+    assert not out.exists()

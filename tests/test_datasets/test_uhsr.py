@@ -14,15 +14,20 @@ from spikeclip.utils.errors import ConfigError, SpikeFormatError
 T, H, W = 8, 12, 12
 
 
-def make_set(root, stems, labels=None, label_name='x'):
-    """Numbered npz files; the spikes of file ``s`` are all ones in frame ``s % T``."""
+UCIFAR = load_class_names('ucifar')
+
+
+def make_set(root, stems, labels=None, label_name=None):
+    """Numbered npz files; the spikes of file ``s`` are all ones in frame ``s % T``; labels
+    ``s % 10`` named as in U-CIFAR unless ``label_name`` is given."""
     os.makedirs(root, exist_ok=True)
     for i, stem in enumerate(stems):
         spk = np.zeros((T, H, W), np.uint8)
         spk[int(stem) % T] = 1
         spk[:, 0, 0] = 1  # a marker in the top-left corner, removed by a centre crop
-        write_npz(os.path.join(root, f'{stem}.npz'), spk,
-                  labels[i] if labels is not None else int(stem) % 10, label_name)
+        label = labels[i] if labels is not None else int(stem) % 10
+        write_npz(os.path.join(root, f'{stem}.npz'), spk, label,
+                  UCIFAR[label] if label_name is None else label_name)
     return str(root)
 
 
@@ -55,7 +60,7 @@ def test_numeric_sort_and_split_boundary(flat):
     assert len(train) == 8 and len(test) == 4
     assert test[0]['data_samples'].spike_path.endswith(os.sep + '8.npz')
     assert UHSRDataset.TRAIN_SIZE == 5000  # the paper's split: 0-4999 train
-    assert len(UHSRDataset(flat, 'train', classes='ucifar')) == 12
+    assert len(UHSRDataset(flat, 'trainval', classes='ucifar')) == 12
 
 
 def test_split_subfolders_used_as_they_are(tmp_path):
@@ -97,7 +102,7 @@ def test_class_lists():
 def test_class_list_from_file_and_list(flat, tmp_path):
     path = tmp_path / 'names.txt'
     path.write_text('# my classes\n' + '\n'.join(f'c{i}' for i in range(10)) + '\n\n')
-    ds = UHSRDataset(flat, classes=str(path), train_size=8)
+    ds = UHSRDataset(flat, classes=str(path), train_size=8, check_label_names=False)
     assert ds[4]['data_samples'].label_name == 'c4'
     ds = UHSRDataset(flat, classes=[f'k{i}' for i in range(10)], train_size=8)
     assert ds.metainfo['classes'][9] == 'k9'
@@ -115,9 +120,9 @@ def test_errors(tmp_path, flat):
     with pytest.raises(ConfigError, match='absent.txt'):
         UHSRDataset(flat, classes=str(tmp_path / 'absent.txt'))
     with pytest.raises(ConfigError, match='split'):
-        UHSRDataset(flat, split='val')
+        UHSRDataset(flat, split='validation')
     # labels 0-9 with a 3-name list: a label beyond the list names the file and the list
-    ds = UHSRDataset(flat, classes=['a', 'b', 'c'], train_size=8)
+    ds = UHSRDataset(flat, classes=['a', 'b', 'c'], train_size=8, check_label_names=False)
     assert ds[2]['data_samples'].label_name == 'c'
     with pytest.raises(ConfigError, match=r'3\.npz: label 3 is out of range .* 3 names'):
         ds[3]
@@ -139,3 +144,40 @@ def test_bad_files(tmp_path):
         ds[1]
     with pytest.raises(SpikeFormatError, match=r'2\.npz.*binary'):
         ds[2]
+
+
+def test_validation_split_is_held_out_from_the_training_files(tmp_path):
+    root = make_set(tmp_path / 'U-CIFAR', list(range(30)))
+    def stems(split, **kw):
+        ds = UHSRDataset(root, split, classes='ucifar', train_size=25, **kw)
+        return [int(os.path.basename(f)[:-4]) for f in ds.files]
+    train, val, test = stems('train'), stems('val'), stems('test')
+    assert val == [9, 19]  # every 10th training file, in numeric order
+    assert test == list(range(25, 30))
+    assert sorted(train + val) == stems('trainval') == list(range(25))
+    assert not set(train) & set(val) and not set(val) & set(test)
+    assert stems('val', val_every=5) == [4, 9, 14, 19, 24]
+    with pytest.raises(ConfigError, match='val_every'):
+        UHSRDataset(root, 'val', classes='ucifar', val_every=1)
+    # The layout with split sub-folders holds the validation files out of train/ alike.
+    make_set(tmp_path / 'split' / 'train', list(range(20)))
+    make_set(tmp_path / 'split' / 'test', [100, 101])
+    assert len(UHSRDataset(str(tmp_path / 'split'), 'val', classes='ucifar')) == 2
+    assert len(UHSRDataset(str(tmp_path / 'split'), 'train', classes='ucifar')) == 18
+
+
+def test_label_names_are_checked_against_the_class_list(flat, tmp_path):
+    # U-CIFAR files read with the U-CALTECH list: label 3 is 'truck' in the file, 'ant' here.
+    ds = UHSRDataset(flat, classes='ucaltech', train_size=8)
+    with pytest.raises(ConfigError, match=r"3\.npz: label 3 is 'truck' in the file but 'ant' in "
+                                          r"the class list 'ucaltech'"):
+        ds[3]
+    assert UHSRDataset(flat, classes='ucaltech', check_label_names=False)[3]
+    # Spelling variants of the same class pass.
+    root = make_set(tmp_path / 'variants', [0, 1, 2], labels=[1, 15, 36],
+                    label_name='placeholder')
+    for stem, name in (('0', 'airplanes'), ('1', 'car_side'), ('2', 'Faces_easy')):
+        spk = np.zeros((T, H, W), np.uint8)
+        write_npz(os.path.join(root, f'{stem}.npz'), spk, [1, 15, 36][int(stem)], name)
+    ds = UHSRDataset(root, classes='ucaltech')
+    assert [ds[i]['data_samples'].label_name for i in range(3)] == ['airplanes', 'car', 'faces']

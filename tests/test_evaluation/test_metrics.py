@@ -52,3 +52,12 @@ def test_accuracy_top1_top5():
     assert zeroshot == {'top1': pytest.approx(100 / 3), 'top2': pytest.approx(100.0)}
     with pytest.raises(ValueError):
         Accuracy(topk=0)
+
+
+def test_accuracy_counts_non_finite_scores_as_wrong():
+    nan = torch.tensor([float('nan'), 0.5, 0.2])
+    inf = torch.tensor([0.1, float('inf'), 0.2])
+    good = torch.tensor([0.1, 0.7, 0.2])
+    samples = [dict(pred_score=s, gt_label=torch.tensor(1)) for s in (nan, inf, good)]
+    out = _run(Accuracy(topk=(1, 5)), samples)  # k=5 > 3 classes: finite scores all count
+    assert out == {'top1': pytest.approx(100 / 3), 'top5': pytest.approx(100 / 3)}

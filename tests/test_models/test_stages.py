@@ -1,9 +1,15 @@
 """The stage models through MMEngine's Runner, and their checkpoints' stage checks."""
+import numpy as np
 import pytest
 import torch
+from mmengine.registry import DefaultScope
+from PIL import Image
 
 from spikeclip.apis import init_model
+from spikeclip.datasets import load_class_names as load_class_names_
 from spikeclip.models.stages import CoarseModel, PromptModel, RefineModel, load_stage_checkpoint
+from spikeclip.registry import MODELS
+from spikeclip.utils.checkpoint import load_checkpoint_file
 from spikeclip.utils.errors import CheckpointError, ConfigError, NonFiniteLossError
 
 
@@ -95,3 +101,128 @@ def test_refine_stage_scores_the_identity_refiner_before_training(trained_stages
     text = open(logs[0]).read()
     assert 'Epoch(val) [0]' in text  # the untrained (identity) refiner was validated
     assert text.index('Epoch(val) [0]') < text.index('Epoch(train)')
+
+
+def test_refine_refuses_a_clip_other_than_the_prompts_one(trained_stages, tiny_clip_file,
+                                                          tmp_path):
+    from spikeclip.models.clip import save_tiny_clip
+    other = save_tiny_clip(str(tmp_path / 'other_clip.pth'), seed=1)  # same arch and width
+    refiner = dict(type='UNetRefiner', base_channels=4, num_levels=2)
+    with pytest.raises(CheckpointError, match=r'another CLIP.*weights [0-9a-f]{16}'):
+        RefineModel(refiner=refiner, prompt_checkpoint=trained_stages['prompt'],
+                    clip=dict(type='FrozenCLIP', arch='spikeclip-tiny', pretrained=other))
+    with pytest.raises(CheckpointError, match='quick_gelu=True vs False'):
+        RefineModel(refiner=refiner, prompt_checkpoint=trained_stages['prompt'],
+                    clip=dict(type='FrozenCLIP', arch='spikeclip-tiny',
+                              pretrained=tiny_clip_file, quick_gelu=True))
+    model = RefineModel(refiner=refiner, prompt_checkpoint=trained_stages['prompt'],
+                        clip=dict(type='FrozenCLIP', arch='spikeclip-tiny',
+                                  pretrained=tiny_clip_file))
+    assert model.export_cfg()['clip_identity'] == model.clip.identity
+    # Rebuilding the combined model with other weights (e.g. a changed model.clip.pretrained)
+    # is refused too.
+    cfg = load_checkpoint_file(trained_stages['combined'])['meta']['spikeclip']['model']
+    cfg = dict(cfg, clip=dict(cfg['clip'], pretrained=other))
+    with DefaultScope.overwrite_default_scope('spikeclip'), \
+            pytest.raises(CheckpointError, match='another CLIP'):
+        MODELS.build(cfg)
+
+
+def _tiny_npz_model(tiny_clip_file, classify_crop):
+    return CoarseModel(encoder=dict(type='LRN', in_frames=20, bin_size=4),
+                       clip=dict(type='FrozenCLIP', arch='spikeclip-tiny',
+                                 pretrained=tiny_clip_file),
+                       class_names=['cat', 'dog', 'bird'], classify_crop=classify_crop,
+                       data_preprocessor=dict(type='SpikeDataPreprocessor', window=20))
+
+
+def test_infer_and_test_give_the_same_scores_on_one_npz(tiny_clip_file, tmp_path):
+    from mmengine.dataset import pseudo_collate
+
+    from spikeclip.apis import infer_files
+    from spikeclip.datasets import UHSRDataset
+    from spikeclip.fileio import write_npz
+    from spikeclip.simulation import simulate_spikes
+    rng = np.random.default_rng(0)
+    data = tmp_path / 'data' / 'test'
+    data.mkdir(parents=True)
+    spikes = simulate_spikes(rng.random((40, 46)), 20, gain=0.5, seed=0)
+    write_npz(str(data / '0.npz'), spikes, 1, 'dog')
+    torch.manual_seed(0)
+    model = _tiny_npz_model(tiny_clip_file, classify_crop=24).eval()
+    # tools/test.py: the dataset's 24x24 centre crop through the test step.
+    dataset = UHSRDataset(str(tmp_path / 'data'), split='test', classes=['cat', 'dog', 'bird'],
+                          crop_size=24)
+    with torch.no_grad():
+        tested = model.test_step(pseudo_collate([dataset[0]]))[0].pred_score
+    # tools/infer.py on the whole 40x46 file: same scores, whole-frame image.
+    entry = infer_files(model, [str(data / '0.npz')], str(tmp_path / 'out'), amp='none')[0]
+    inferred = torch.tensor([t['score'] for t in entry['topk']])
+    torch.testing.assert_close(inferred, tested.sort(descending=True).values)
+    assert [t['label'] for t in entry['topk']] == tested.argsort(descending=True).tolist()
+    assert Image.open(entry['image']).size == (46, 40)
+    # Classifying the whole frame instead (the old behaviour) gives other scores.
+    whole = _tiny_npz_model(tiny_clip_file, classify_crop=None).eval()
+    whole.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        full = whole(model.data_preprocessor(
+            dict(inputs=[torch.from_numpy(spikes)]))['inputs'], mode='predict')[0].pred_score
+    assert not torch.allclose(full, tested, atol=1e-4)
+
+
+def test_prompt_stage_logs_drift_and_labels_its_baselines(trained_stages, tiny_clip_file):
+    model = init_model(trained_stages['prompt'], device='cpu')
+    spikes = (torch.rand(2, 200, 24, 24) < 0.3).float()
+    samples = model(spikes, mode='predict')
+    for key in ('pred_score', 'pred_score_handwritten', 'pred_score_zeroshot'):
+        assert samples[0].get(key).shape == (12, ), key
+    # The hand-written prompts on TFP images (true zero-shot) differ from those on stage-1 ones.
+    assert not torch.allclose(samples[0].pred_score_zeroshot, samples[0].pred_score_handwritten)
+    from spikeclip.structures import SpikeDataSample
+    ds = [SpikeDataSample() for _ in range(2)]
+    for s in ds:
+        s.set_gt_label(1)
+        s.set_field(torch.rand(1, 24, 24), 'gt_img')
+    losses = model(spikes, ds, mode='loss')
+    assert {'drift_hq', 'drift_lq', 'drift_class'} <= set(losses)
+    fresh = PromptModel(clip=dict(type='FrozenCLIP', arch='spikeclip-tiny',
+                                  pretrained=tiny_clip_file),
+                        coarse_checkpoint=trained_stages['coarse'])
+    drift0 = fresh(spikes, ds, mode='loss')
+    assert float(drift0['drift_class']) == 0 and float(drift0['drift_hq']) == 0
+    with torch.no_grad():
+        fresh.class_prompt.ctx.add_(0.1 * fresh.class_prompt.ctx)
+    assert float(fresh(spikes, ds, mode='loss')['drift_class']) == pytest.approx(0.1, rel=1e-4)
+    # The parsed losses sum only the loss_* terms.
+    total, log_vars = fresh.parse_losses(drift0)
+    assert 'drift_class' in log_vars
+    assert total.item() == pytest.approx((drift0['loss_hq_lq'] +
+                                          drift0['loss_class_prompt']).item(), rel=1e-5)
+
+
+def test_one_prompt_text_helper_everywhere(tiny_clip_file, trained_stages):
+    from spikeclip.datasets import load_prompt_names
+    from spikeclip.models.adapters import zero_shot_class_features
+    names = ['cougarbody', 'car_side', 'Leopards']
+    assert load_prompt_names(names) == ('cougarbody', 'car side', 'Leopards')
+    pretty = ['cougar body', 'car', 'leopard']
+    assert load_prompt_names(names, pretty) == tuple(pretty)
+    with pytest.raises(ConfigError, match='2 names but there are 3 classes'):
+        load_prompt_names(names, pretty[:2])
+    ucaltech = load_prompt_names(load_class_names_('ucaltech'), 'ucaltech')
+    assert len(ucaltech) == 101 and ucaltech[20] == 'cougar body' and ucaltech[-1] == 'background'
+    clip = dict(type='FrozenCLIP', arch='spikeclip-tiny', pretrained=tiny_clip_file)
+    coarse = CoarseModel(encoder=dict(type='TFP'), clip=clip, class_names=names,
+                         prompt_names=pretty)
+    expected = zero_shot_class_features(coarse.clip, names, 'a photo of a {}.', pretty)
+    torch.testing.assert_close(coarse.class_features,
+                               coarse.clip.encode_text([f'a photo of a {n}.' for n in pretty]))
+    torch.testing.assert_close(coarse.class_features, expected)
+    # Stage 2 takes the stage-1 prompt text for its baselines and its learned class prompts.
+    prompt = PromptModel(clip=clip, coarse_checkpoint=trained_stages['coarse'],
+                         class_names=names, prompt_names=pretty)
+    torch.testing.assert_close(prompt.zeroshot_features, expected)
+    assert prompt.class_prompt.prompt_names == pretty
+    tokens = prompt.class_prompt.tokens
+    torch.testing.assert_close(tokens, prompt.clip.tokenize([f'X X X X {n}.' for n in pretty]))
+    assert prompt.export_cfg()['prompt_names'] == pretty

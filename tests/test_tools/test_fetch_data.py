@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spikeclip.datasets import fetch
+from spikeclip.datasets import fetch, load_class_names
 from spikeclip.datasets.fetch import FetchError, fetch_uhsr, install_uhsr, safe_extract
 from spikeclip.datasets.uhsr import UHSRDataset
 from spikeclip.fileio import write_npz
@@ -37,11 +37,12 @@ def tool():
 def tree(tmp_path):
     """``UHSR/U-CALTECH`` and ``UHSR/U-CIFAR`` with 4 numbered npz files each."""
     src = tmp_path / 'src'
-    for name in ('U-CALTECH', 'U-CIFAR'):
+    for name, classes in (('U-CALTECH', 'ucaltech'), ('U-CIFAR', 'ucifar')):
         (src / 'UHSR' / name).mkdir(parents=True)
         for i in range(4):
             spk = (np.random.default_rng(i).random((4, 6, 6)) > 0.5).astype(np.uint8)
-            write_npz(str(src / 'UHSR' / name / f'{i}.npz'), spk, i, f'c{i}')
+            write_npz(str(src / 'UHSR' / name / f'{i}.npz'), spk, i,
+                      load_class_names(classes)[i])
     return src
 
 

@@ -47,7 +47,8 @@ def test_set_without_references(tool, tmp_path):
     data = tmp_path / 'U-CIFAR'
     data.mkdir()
     for i in range(3):
-        write_npz(str(data / f'{i}.npz'), np.ones((5, 10, 10), np.uint8), i, 'x')
+        write_npz(str(data / f'{i}.npz'), np.ones((5, 10, 10), np.uint8), i,
+                  ('frog', 'horse', 'dog')[i])
     cfg = tmp_path / 'uhsr_cfg.py'
     cfg.write_text(f"default_scope = 'spikeclip'\ntrain_dataloader = dict(dataset=dict("
                    f"type='UHSRDataset', data_root={str(data)!r}, classes='ucifar'))\n")

@@ -6,13 +6,17 @@ from mmengine.evaluator import BaseMetric
 
 from ...registry import METRICS
 
+NONFINITE_RANK = 2**62  # the rank given to non-finite scores: beyond every k
+
 
 @METRICS.register_module()
 class Accuracy(BaseMetric):
     """Top-k accuracy in percent.
 
     Samples without ``gt_label`` or ``pred_score`` are skipped. A ``k`` larger than the number of
-    classes counts every sample as correct, as top-k over all classes would.
+    classes counts every sample as correct, as top-k over all classes would. Scores with a NaN or
+    Inf count as wrong for every ``k`` (a NaN compares false with everything, so counting the
+    classes above the label would rank it first).
 
     Args:
         topk (int | tuple[int]): The k values. Defaults to ``(1, 5)``.
@@ -36,8 +40,11 @@ class Accuracy(BaseMetric):
             score, label = sample.get(self.score_key), sample.get('gt_label')
             if score is None or label is None:
                 continue
-            rank = int((score.float() > score.float()[int(label)]).sum())
-            self.results.append(rank)
+            score = score.float()
+            if not torch.isfinite(score).all():
+                self.results.append(NONFINITE_RANK)
+                continue
+            self.results.append(int((score > score[int(label)]).sum()))
 
     def compute_metrics(self, results: list) -> dict:
         if not results:

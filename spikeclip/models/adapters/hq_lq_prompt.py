@@ -15,6 +15,8 @@ from torch import Tensor, nn
 from spikeclip.registry import ADAPTERS
 from spikeclip.utils.errors import ConfigError
 
+from ..clip.frozen_clip import clip_logits
+
 
 def init_context(clip: nn.Module, text: str, num_ctx: Optional[int] = None) -> Tensor:
     """Initial context embeddings: the word embeddings of ``text``, optionally left-padded.
@@ -42,6 +44,18 @@ def init_context(clip: nn.Module, text: str, num_ctx: Optional[int] = None) -> T
         raise ConfigError(f'a prompt needs at least one context token (text={text!r}, num_ctx=0)')
     pad = torch.randn(num_ctx - len(words), words.shape[1], device=words.device) * 0.02
     return torch.cat([pad.to(words.dtype), words])
+
+
+def relative_drift(ctx: Tensor, words: Tensor) -> Tensor:
+    """``||ctx_words - words|| / ||words||``: how far the word-initialised context tokens
+    (the last ``len(words)`` of ``ctx [..., M, W]``) moved from their initial words ``[n, W]``;
+    0 at the start, 1 when the change is as large as the words themselves. NaN without words."""
+    n = len(words)
+    if n == 0:
+        return torch.tensor(float('nan'))
+    with torch.no_grad():
+        moved = ctx[..., ctx.shape[-2] - n:, :].float() - words.float()
+        return moved.norm() / (words.float().norm() * (moved.numel() // words.numel()) ** 0.5)
 
 
 @ADAPTERS.register_module()
@@ -85,6 +99,10 @@ class HQLQPromptLearner(nn.Module):
         # [2, L] ids of '[SOT] X ... X [EOT]': the X positions are replaced by the ctx, the ids
         # give the end-of-text position to the text encoder.
         placeholders = [' '.join(['X'] * len(ctx)) for ctx in self.ctx]
+        # The initial words of each prompt, to report how far training moves it from them.
+        for i, text in enumerate(init_texts):
+            self.register_buffer(f'init_words_{i}', clip.word_embeddings(text).detach().clone(),
+                                 persistent=False)
         self.register_buffer('tokens', clip.tokenize(placeholders), persistent=False)
 
         log_scale = torch.tensor(math.log(1.0 / temperature) if temperature is not None
@@ -108,6 +126,12 @@ class HQLQPromptLearner(nn.Module):
                 for e, ctx in zip(embeds, self.ctx)]
         return clip.encode_token_embeddings(torch.stack(rows), self.tokens)
 
+    def context_drift(self) -> Tensor:
+        """``[2]`` relative drift of the (high, low) quality prompts from their initial words
+        (``||ctx - words|| / ||words||`` over the word-initialised tokens)."""
+        return torch.stack([relative_drift(ctx, getattr(self, f'init_words_{i}'))
+                            for i, ctx in enumerate(self.ctx)])
+
     @property
     def logit_scale(self) -> Tensor:
         """Multiplier of the cosine similarities (``1 / temperature``)."""
@@ -123,4 +147,4 @@ class HQLQPromptLearner(nn.Module):
         Returns:
             Tensor: ``[N, 2]`` logits (column 0: high quality).
         """
-        return self.logit_scale * image_features @ prompt_features.t()
+        return clip_logits(image_features, prompt_features, self.logit_scale)

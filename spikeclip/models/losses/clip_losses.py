@@ -36,7 +36,7 @@ class CLIPClassLoss(BaseLoss):
     def forward(self, pred: Tensor, labels: Tensor, clip: nn.Module,
                 class_features: Tensor) -> Tensor:
         """Loss of images ``pred`` ``[N, 1, H, W]``, labels ``[N]``, class features ``[K, D]``."""
-        logits = clip.logit_scale * clip.encode_image(pred) @ class_features.t()  # [N, K]
+        logits = clip.logits(clip.encode_image(pred), class_features)  # [N, K] float32
         loss = F.cross_entropy(logits, labels.long(), reduction='none')
         return self.loss_weight * reduce_loss(loss, self.reduction)
 
@@ -64,8 +64,8 @@ class PromptQualityLoss(BaseLoss):
 
     def forward(self, pred: Tensor, clip: nn.Module, prompt_features: Tensor) -> Tensor:
         """Loss of images ``pred`` ``[N, 1, H, W]`` against (high, low) prompts ``[2, D]``."""
-        scale = clip.logit_scale if self.temperature is None else 1.0 / self.temperature
-        logits = scale * clip.encode_image(pred) @ prompt_features.t()  # [N, 2]
+        scale = None if self.temperature is None else 1.0 / self.temperature
+        logits = clip.logits(clip.encode_image(pred), prompt_features, scale)  # [N, 2] float32
         high = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
         loss = F.cross_entropy(logits, high, reduction='none')
         return self.loss_weight * reduce_loss(loss, self.reduction)

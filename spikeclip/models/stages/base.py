@@ -64,7 +64,9 @@ def compute_losses(losses: Iterable[nn.Module], ctx: Dict[str, object]) -> Dict[
         ConfigError: A loss needs an entry the data cannot provide (e.g. ``target`` on data
             without reference images).
     """
-    # Losses run in float32 even when the forward pass ran under bf16 autocast.
+    # Loss inputs are float32 even when the forward pass ran under bf16 autocast; the CLIP losses
+    # also normalise their features and compute their logits in float32 (FrozenCLIP), with
+    # CLIP's towers in the ambient precision.
     ctx = {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v
            for k, v in ctx.items()}
     out = {}
@@ -166,8 +168,49 @@ class StageModel(BaseModel):
     # checkpoints so that tools can find the whole chain.
     sources: Dict[str, str] = {}
 
+    # Side of the centred spike crop the class scores were trained and tested on (the
+    # datasets' crop_size); see classification_view.
+    classify_crop: Optional[int] = None
+
     def export_cfg(self) -> dict:
         raise NotImplementedError
+
+    def predict_images(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(pred_img, pred_coarse)`` ``[N, 1, H, W]`` of spikes ``[N, T, H, W]``."""
+        raise NotImplementedError
+
+    def classification_view(self, inputs: torch.Tensor) -> Optional[torch.Tensor]:
+        """The spikes the class scores are computed on, when they are not ``inputs`` themselves.
+
+        A model trained and tested on ``classify_crop`` x ``classify_crop`` centre crops (the
+        U-CALTECH/U-CIFAR datasets crop 224 of 250) classifies the same centre crop of a larger
+        recording, so that ``tools/infer.py`` on a whole ``.npz`` gives the scores
+        ``tools/test.py`` gave; the images still cover the whole frame.
+
+        Args:
+            inputs (torch.Tensor): Spikes ``[N, T, H, W]``.
+
+        Returns:
+            torch.Tensor | None: ``[N, T, c, c]`` centre crop (the datasets' crop: rows
+            ``(H - c) // 2`` onward), or None when there is no ``classify_crop`` or the input
+            is not larger than it.
+        """
+        c = self.classify_crop
+        h, w = inputs.shape[-2:]
+        if c is None or h < c or w < c or (h, w) == (c, c):
+            return None
+        top, left = (h - c) // 2, (w - c) // 2
+        return inputs[..., top:top + c, left:left + c]
+
+    def predict_full_frame(self, inputs: torch.Tensor, data_samples: Optional[list]) -> list:
+        """``'predict'`` on a recording larger than :meth:`classification_view`: every score
+        from the view, ``pred_img``/``pred_coarse`` of the whole frame."""
+        samples = self.forward(self.classification_view(inputs), data_samples, mode='predict')
+        pred_img, pred_coarse = self.predict_images(inputs)
+        for i, s in enumerate(samples):
+            s.pred_img = pred_img[i].detach()
+            s.pred_coarse = pred_coarse[i].detach()
+        return samples
 
     def parse_losses(self, losses: Dict[str, torch.Tensor]):
         """MMEngine's loss parsing, refusing NaN/Inf terms.
@@ -187,6 +230,9 @@ class StageModel(BaseModel):
 
 def build_clip(cfg: Optional[dict]):
     """Build the frozen CLIP (``dict(type='FrozenCLIP', arch=..., pretrained=...)``).
+
+    Stage checkpoints record its :attr:`~spikeclip.models.clip.FrozenCLIP.identity` (arch,
+    activation, weights fingerprint), so that later stages can refuse another CLIP.
 
     Its weights are left out of the enclosing model's ``state_dict`` (its config names them, and
     ViT-B/32 would add ~600 MB to every checkpoint); loading a state dict without them keeps the
@@ -218,6 +264,17 @@ def _fill_frozen_state(module, state_dict, prefix, *args):
         state_dict.setdefault(key, value)
 
 
+def check_classify_crop(classify_crop: Optional[int]) -> Optional[int]:
+    """Validate ``classify_crop`` (None or a positive int).
+
+    Raises:
+        ConfigError: Anything else.
+    """
+    if classify_crop is not None and (not isinstance(classify_crop, int) or classify_crop < 1):
+        raise ConfigError(f'classify_crop must be None or a positive int, got {classify_crop!r}')
+    return classify_crop
+
+
 def resolve_class_names(class_names) -> list:
     """A list of class names from a list, a named list (``'ucaltech'``), or a text file."""
     if class_names is None:
@@ -229,9 +286,9 @@ def resolve_class_names(class_names) -> list:
 
 
 __all__ = [
-    'STAGES', 'STAGE_TITLES', 'StageModel', 'build_clip', 'build_losses', 'compute_losses',
-    'freeze', 'load_part', 'load_stage_checkpoint', 'resolve_class_names', 'stack_field',
-    'sub_state_dict', 'to_plain'
+    'STAGES', 'STAGE_TITLES', 'StageModel', 'build_clip', 'build_losses', 'check_classify_crop',
+    'compute_losses', 'freeze', 'load_part', 'load_stage_checkpoint', 'resolve_class_names',
+    'stack_field', 'sub_state_dict', 'to_plain'
 ]
 
 
@@ -266,5 +323,4 @@ def attach_predictions(data_samples: Optional[Sequence], pred_img: torch.Tensor,
 
 def class_probs(clip, images: torch.Tensor, class_features: torch.Tensor) -> torch.Tensor:
     """CLIP zero-shot probabilities ``[N, K]`` of images ``[N, 1, H, W]`` over class features."""
-    logits = clip.logit_scale * clip.encode_image(images) @ class_features.t()
-    return logits.softmax(-1)
+    return clip.logits(clip.encode_image(images), class_features).softmax(-1)  # float32

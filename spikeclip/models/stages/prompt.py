@@ -5,13 +5,17 @@ from typing import List, Optional, Union
 import torch
 import torch.nn.functional as F
 
+from ...datasets.base import load_prompt_names
 from ...registry import ADAPTERS, ENCODERS, MODELS
 from ...utils.errors import ConfigError
+from ..adapters.class_prompt import zero_shot_class_features
+from ..clip.frozen_clip import check_clip_identity
 from .base import (
     StageModel,
     attach_predictions,
     build_clip,
     build_preprocessor,
+    check_classify_crop,
     class_probs,
     freeze,
     load_part,
@@ -54,6 +58,12 @@ class PromptModel(StageModel):
     (the reference images ``gt_img`` by default, or ``hq_img`` from an
     :class:`UnpairedImageDataset` wrapper); the low-quality set is the frozen stage-1 output.
 
+    Besides the learned class prompts (``pred_score``) it reports two baselines with the
+    hand-written prompts: ``pred_score_handwritten`` on the stage-1 image (not zero-shot: stage
+    1 was trained to match exactly these prompts when it used the CLIP class loss) and
+    ``pred_score_zeroshot`` on a parameter-free reconstruction of the same spikes
+    (``zeroshot_encoder``, TFP by default), the true zero-shot CLIP baseline.
+
     Args:
         clip (dict): Frozen CLIP config.
         coarse_checkpoint (str, optional): Stage-1 checkpoint (training).
@@ -61,11 +71,22 @@ class PromptModel(StageModel):
         hq_lq (dict, optional): ``HQLQPromptLearner`` config; None skips it.
         class_prompt (dict, optional): ``ClassPromptLearner`` config; None skips it.
         class_names (list[str] | str, optional): Defaults to the stage-1 checkpoint's.
+        prompt_names (list[str] | str, optional): Prompt text per class (see
+            :func:`~spikeclip.datasets.load_prompt_names`). Defaults to the stage-1
+            checkpoint's.
         hq_source (str): Data-sample field of the high-quality images. Defaults to ``'gt_img'``.
         hq_lq_weight (float): Weight of ``loss_hq_lq``. Defaults to 1.0.
         class_weight (float): Weight of ``loss_class_prompt``. Defaults to 1.0.
-        prompt_template (str): Hand-written zero-shot prompt, the baseline that the learned class
-            prompts are compared with. Defaults to ``'a photo of a {}.'``.
+        prompt_template (str): Hand-written prompt of the baselines. Defaults to the stage-1
+            checkpoint's, else ``'a photo of a {}.'``.
+        zeroshot_encoder (dict, optional): Parameter-free encoder (``ENCODERS``) whose images
+            the zero-shot baseline classifies; None skips that baseline. Defaults to
+            ``dict(type='TFP')`` (mean spike rate of the whole window, the stage-1
+            self-supervised target of the U-CALTECH configs).
+        classify_crop (int, optional): See :class:`CoarseModel`. Defaults to the stage-1
+            checkpoint's.
+        clip_identity (dict, optional): The CLIP this model was trained with (stored in its
+            checkpoint config); another CLIP is refused when rebuilding.
         data_preprocessor (dict, optional): Defaults to the stage-1 model's.
     """
     stage = 'prompt'
@@ -77,15 +98,20 @@ class PromptModel(StageModel):
                  hq_lq: Optional[dict] = dict(type='HQLQPromptLearner'),
                  class_prompt: Optional[dict] = dict(type='ClassPromptLearner'),
                  class_names: Union[List[str], str, None] = None,
+                 prompt_names: Union[List[str], str, None] = None,
                  hq_source: str = 'gt_img',
                  hq_lq_weight: float = 1.0,
                  class_weight: float = 1.0,
-                 prompt_template: str = 'a photo of a {}.',
+                 prompt_template: Optional[str] = None,
+                 zeroshot_encoder: Optional[dict] = dict(type='TFP'),
+                 classify_crop: Optional[int] = None,
+                 clip_identity: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         encoder, encoder_cfg, coarse_cfg = build_frozen_encoder(coarse_checkpoint, coarse)
+        coarse_cfg = coarse_cfg or {}
         if data_preprocessor is None:
-            data_preprocessor = (coarse_cfg or {}).get('data_preprocessor') or dict(
+            data_preprocessor = coarse_cfg.get('data_preprocessor') or dict(
                 type='SpikeDataPreprocessor')
         super().__init__(data_preprocessor=build_preprocessor(data_preprocessor),
                          init_cfg=init_cfg)
@@ -94,30 +120,51 @@ class PromptModel(StageModel):
         self.encoder = encoder
         self.sources = {'coarse': osp.abspath(coarse_checkpoint)} if coarse_checkpoint else {}
         self.clip = build_clip(clip)
-        if class_names is None and coarse_cfg is not None:
+        if clip_identity is not None:
+            check_clip_identity(clip_identity, self.clip.identity, 'this stage-2 model',
+                                'its checkpoint')
+        if class_names is None:
             class_names = coarse_cfg.get('class_names')
+            prompt_names = coarse_cfg.get('prompt_names') if prompt_names is None \
+                else prompt_names
+        if prompt_template is None:
+            prompt_template = coarse_cfg.get('prompt_template') or 'a photo of a {}.'
+        if classify_crop is None:
+            classify_crop = coarse_cfg.get('classify_crop')
+        self.classify_crop = check_classify_crop(classify_crop)
         self.class_names = resolve_class_names(class_names)
+        self.prompt_names = list(load_prompt_names(self.class_names, prompt_names)) \
+            if prompt_names is not None else None
         if class_prompt is not None and not self.class_names:
             raise ConfigError('class_prompt needs class names: set model.class_names or train '
                               'stage 1 with class_names')
         self.hq_lq = ADAPTERS.build(to_plain(hq_lq), default_args=dict(
             clip=self.clip)) if hq_lq is not None else None
         self.class_prompt = ADAPTERS.build(to_plain(class_prompt), default_args=dict(
-            clip=self.clip, class_names=self.class_names)) if class_prompt is not None else None
+            clip=self.clip, class_names=self.class_names,
+            prompt_names=self.prompt_names)) if class_prompt is not None else None
+        self.zeroshot_encoder = freeze(ENCODERS.build(to_plain(zeroshot_encoder))) \
+            if zeroshot_encoder is not None else None
+        if self.zeroshot_encoder is not None and \
+                any(True for _ in self.zeroshot_encoder.state_dict()):
+            raise ConfigError(f'zeroshot_encoder must be parameter-free (TFP, TFI), got '
+                              f'{zeroshot_encoder}')
         self.hq_source = hq_source
         self.hq_lq_weight = hq_lq_weight
         self.class_weight = class_weight
         self.prompt_template = prompt_template
-        feats = None  # hand-written prompt features [K, D]: the zero-shot baseline
+        feats = None  # hand-written prompt features [K, D]: the baselines' classifier
         if self.class_names:
-            with torch.no_grad():
-                feats = self.clip.encode_text([prompt_template.format(c) for c in self.class_names])
+            feats = zero_shot_class_features(self.clip, self.class_names, prompt_template,
+                                             self.prompt_names)
         self.register_buffer('zeroshot_features', feats, persistent=False)
         self._cfg = dict(type='PromptModel', clip=to_plain(clip), coarse=encoder_cfg,
                          hq_lq=to_plain(hq_lq), class_prompt=to_plain(class_prompt),
-                         class_names=list(self.class_names), hq_source=hq_source,
-                         hq_lq_weight=hq_lq_weight, class_weight=class_weight,
-                         prompt_template=prompt_template,
+                         class_names=list(self.class_names), prompt_names=self.prompt_names,
+                         hq_source=hq_source, hq_lq_weight=hq_lq_weight,
+                         class_weight=class_weight, prompt_template=prompt_template,
+                         zeroshot_encoder=to_plain(zeroshot_encoder),
+                         classify_crop=classify_crop, clip_identity=self.clip.identity,
                          data_preprocessor=to_plain(data_preprocessor))
 
     def export_cfg(self) -> dict:
@@ -128,17 +175,26 @@ class PromptModel(StageModel):
         self.encoder.eval()  # frozen stage 1 stays in eval mode
         return self
 
+    def predict_images(self, inputs: torch.Tensor):
+        coarse = self.encoder(inputs)
+        return coarse, coarse
+
     def forward(self, inputs: torch.Tensor, data_samples: Optional[list] = None,
                 mode: str = 'tensor'):
         """Args:
             inputs (torch.Tensor): Spike window ``[N, T, H, W]``.
             data_samples (list[SpikeDataSample], optional): With ``gt_label`` and the
                 high-quality images (``hq_source``) for training.
-            mode (str): ``'tensor'`` -> ``(coarse [N, 1, H, W], prompt features)``; ``'loss'``;
-                ``'predict'`` (``pred_score`` from the learned prompts, ``pred_score_zeroshot``
-                from the hand-written ones, ``pred_quality``/``gt_quality``: the probability of
-                "high quality" for the coarse and the clean image).
+            mode (str): ``'tensor'`` -> ``(coarse [N, 1, H, W], prompt features)``; ``'loss'``
+                (with ``drift_*`` log entries: the relative drift of each learned context from
+                its initial words); ``'predict'`` (``pred_score`` from the learned prompts,
+                ``pred_score_handwritten`` from the hand-written ones on the stage-1 image,
+                ``pred_score_zeroshot`` from the hand-written ones on the ``zeroshot_encoder``
+                image, ``pred_quality``/``gt_quality``: the probability of "high quality" for
+                the coarse and the clean image).
         """
+        if mode == 'predict' and self.classification_view(inputs) is not None:
+            return self.predict_full_frame(inputs, data_samples)
         with torch.no_grad():
             coarse = self.encoder(inputs)
             lq_feat = self.clip.encode_image(coarse)
@@ -154,16 +210,20 @@ class PromptModel(StageModel):
         if mode == 'loss':
             return self._losses(lq_feat, hq_feat, hq_prompts, cls_prompts, data_samples)
         if mode == 'predict':
-            scores = zeroshot = pred_q = gt_q = None
+            scores = handwritten = zeroshot = pred_q = gt_q = None
             if cls_prompts is not None:
-                scores = (self.clip.logit_scale * lq_feat @ cls_prompts.t()).softmax(-1)
+                scores = self.clip.logits(lq_feat, cls_prompts).softmax(-1)
             if self.zeroshot_features is not None:
-                zeroshot = class_probs(self.clip, coarse, self.zeroshot_features)
+                handwritten = self.clip.logits(lq_feat, self.zeroshot_features).softmax(-1)
+                if self.zeroshot_encoder is not None:
+                    zeroshot = class_probs(self.clip, self.zeroshot_encoder(inputs),
+                                           self.zeroshot_features)
             if hq_prompts is not None:
                 pred_q = self.hq_lq.logits(lq_feat, hq_prompts).softmax(-1)[:, 0]
                 if hq_feat is not None:
                     gt_q = self.hq_lq.logits(hq_feat, hq_prompts).softmax(-1)[:, 0]
             return attach_predictions(data_samples, coarse, coarse, scores,
+                                      pred_score_handwritten=handwritten,
                                       pred_score_zeroshot=zeroshot, pred_quality=pred_q,
                                       gt_quality=gt_q)
         raise ValueError(f"mode must be 'tensor', 'loss' or 'predict', got {mode!r}")
@@ -180,10 +240,14 @@ class PromptModel(StageModel):
             logits = self.hq_lq.logits(feats, hq_prompts)
             losses['loss_hq_lq'] = self.hq_lq_weight * F.cross_entropy(
                 logits, target.to(logits.device))
+            drift = self.hq_lq.context_drift()
+            losses['drift_hq'], losses['drift_lq'] = drift[0], drift[1]
         if cls_prompts is not None:
             labels = stack_field(data_samples, 'gt_label')
             if labels is None:
                 raise ConfigError('the class prompt loss needs gt_label in every sample')
-            logits = self.clip.logit_scale * lq_feat @ cls_prompts.t()
+            logits = self.clip.logits(lq_feat, cls_prompts)
             losses['loss_class_prompt'] = self.class_weight * F.cross_entropy(logits, labels)
-        return losses
+            losses['drift_class'] = self.class_prompt.context_drift()
+        # drift_*: not losses (no 'loss' in the name), logged with them every interval.
+        return {k: v for k, v in losses.items() if not (k.startswith('drift') and v.isnan())}

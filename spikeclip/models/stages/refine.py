@@ -4,14 +4,18 @@ from typing import List, Optional, Sequence, Union
 
 import torch
 
+from ...datasets.base import load_prompt_names
 from ...registry import ADAPTERS, ENCODERS, MODELS, REFINERS
 from ...utils.errors import ConfigError
+from ..clip.frozen_clip import check_clip_identity
 from .base import (
     StageModel,
     attach_predictions,
     build_clip,
     build_losses,
     build_preprocessor,
+    check_classify_crop,
+    class_probs,
     compute_losses,
     freeze,
     load_part,
@@ -40,9 +44,17 @@ class RefineModel(StageModel):
         parts (dict, optional): Configs of the frozen parts ``encoder``, ``hq_lq``,
             ``class_prompt`` (rebuilding from a checkpoint that holds their weights).
         class_names (list[str] | str, optional): Defaults to the stage-2 checkpoint's.
+        prompt_names (list[str] | str, optional): Prompt text per class. Defaults to the
+            stage-2 checkpoint's.
         fidelity_to (str): ``'auto'`` (reference if present, else coarse), ``'target'`` or
             ``'coarse'``: what the ``target`` context entry is. Defaults to ``'auto'``.
         classify_on (str): ``'refined'`` or ``'coarse'`` image for class scores.
+        classify_crop (int, optional): See :class:`CoarseModel`. Defaults to the stage-2
+            checkpoint's.
+        clip_identity (dict, optional): The CLIP the frozen prompts were learned with. Read from
+            the stage-2 checkpoint when training, stored in this model's checkpoint config; a
+            CLIP of another architecture, activation or set of weights is refused
+            (:func:`~spikeclip.models.clip.frozen_clip.check_clip_identity`).
         data_preprocessor (dict, optional): Defaults to the stage-2 model's.
     """
     stage = 'refine'
@@ -54,20 +66,31 @@ class RefineModel(StageModel):
                  prompt_checkpoint: Optional[str] = None,
                  parts: Optional[dict] = None,
                  class_names: Union[List[str], str, None] = None,
+                 prompt_names: Union[List[str], str, None] = None,
                  fidelity_to: str = 'auto',
                  classify_on: str = 'refined',
+                 classify_crop: Optional[int] = None,
+                 clip_identity: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         if (prompt_checkpoint is None) == (parts is None):
             raise ConfigError('give exactly one of prompt_checkpoint (a stage-2 checkpoint) and '
                               'parts (the frozen part configs, when rebuilding from a checkpoint)')
         state, sources = None, {}
+        identity_source = 'the checkpoint this model was rebuilt from'
         if prompt_checkpoint is not None:
             prompt_cfg, state, info = load_stage_checkpoint(prompt_checkpoint, 'prompt', True)
             sources = dict(info.get('sources') or {}, prompt=osp.abspath(prompt_checkpoint))
             parts = dict(encoder=prompt_cfg['coarse'], hq_lq=prompt_cfg['hq_lq'],
                          class_prompt=prompt_cfg['class_prompt'])
-            class_names = prompt_cfg.get('class_names') if class_names is None else class_names
+            if class_names is None:
+                class_names = prompt_cfg.get('class_names')
+                prompt_names = prompt_cfg.get('prompt_names') if prompt_names is None \
+                    else prompt_names
+            if classify_crop is None:
+                classify_crop = prompt_cfg.get('classify_crop')
+            clip_identity = prompt_cfg.get('clip_identity')
+            identity_source = prompt_checkpoint
             data_preprocessor = data_preprocessor or prompt_cfg.get('data_preprocessor')
         data_preprocessor = data_preprocessor or dict(type='SpikeDataPreprocessor')
         super().__init__(data_preprocessor=build_preprocessor(data_preprocessor),
@@ -80,7 +103,13 @@ class RefineModel(StageModel):
         parts = to_plain(parts)
         self.sources = sources
         self.clip = build_clip(clip)
+        # The prompts are token embeddings of one CLIP: with another they mean nothing.
+        check_clip_identity(clip_identity, self.clip.identity, f'{type(self).__name__}',
+                            identity_source)
+        self.classify_crop = check_classify_crop(classify_crop)
         self.class_names = resolve_class_names(class_names)
+        self.prompt_names = list(load_prompt_names(self.class_names, prompt_names)) \
+            if prompt_names is not None else None
         self.encoder = freeze(ENCODERS.build(parts['encoder']))
         self.hq_lq = self._build_adapter(parts.get('hq_lq'))
         self.class_prompt = self._build_adapter(parts.get('class_prompt'))
@@ -94,15 +123,17 @@ class RefineModel(StageModel):
         self.classify_on = classify_on
         self._cfg = dict(type=type(self).__name__, refiner=to_plain(refiner),
                          clip=to_plain(clip), losses=to_plain(losses), parts=parts,
-                         class_names=list(self.class_names), fidelity_to=fidelity_to,
-                         classify_on=classify_on, data_preprocessor=to_plain(data_preprocessor))
+                         class_names=list(self.class_names), prompt_names=self.prompt_names,
+                         fidelity_to=fidelity_to, classify_on=classify_on,
+                         classify_crop=classify_crop, clip_identity=self.clip.identity,
+                         data_preprocessor=to_plain(data_preprocessor))
 
     def _build_adapter(self, cfg: Optional[dict]):
         if cfg is None:
             return None
         default_args = dict(clip=self.clip)
         if cfg.get('type') == 'ClassPromptLearner':
-            default_args['class_names'] = self.class_names
+            default_args.update(class_names=self.class_names, prompt_names=self.prompt_names)
         return freeze(ADAPTERS.build(cfg, default_args=default_args))
 
     def export_cfg(self) -> dict:
@@ -114,6 +145,9 @@ class RefineModel(StageModel):
             if getattr(self, name, None) is not None:
                 getattr(self, name).eval()
         return self
+
+    def predict_images(self, inputs: torch.Tensor):
+        return self.forward(inputs, mode='tensor')
 
     def prompt_features(self):
         """Frozen ``(high/low-quality [2, D] or None, class [K, D] or None)`` prompt features."""
@@ -131,6 +165,8 @@ class RefineModel(StageModel):
                 ``'loss'``; ``'predict'`` -> data samples with ``pred_img`` (refined),
                 ``pred_coarse``, ``pred_score``/``pred_label`` (learned class prompts).
         """
+        if mode == 'predict' and self.classification_view(inputs) is not None:
+            return self.predict_full_frame(inputs, data_samples)
         with torch.no_grad():
             coarse = self.encoder(inputs)
         refined = self.refiner(coarse)
@@ -153,8 +189,7 @@ class RefineModel(StageModel):
             scores = None
             if cls_prompts is not None:
                 image = refined if self.classify_on == 'refined' else coarse
-                scores = (self.clip.logit_scale * self.clip.encode_image(image)
-                          @ cls_prompts.t()).softmax(-1)
+                scores = class_probs(self.clip, image, cls_prompts)
             return attach_predictions(data_samples, refined, coarse, scores)
         raise ValueError(f"mode must be 'tensor', 'loss' or 'predict', got {mode!r}")
 
