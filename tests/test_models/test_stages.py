@@ -172,7 +172,7 @@ def test_infer_and_test_give_the_same_scores_on_one_npz(tiny_clip_file, tmp_path
 
 def test_prompt_stage_logs_drift_and_labels_its_baselines(trained_stages, tiny_clip_file):
     model = init_model(trained_stages['prompt'], device='cpu')
-    spikes = (torch.rand(2, 200, 24, 24) < 0.3).float()
+    spikes = (torch.rand(2, 41, 24, 24) < 0.3).float()  # the demo model's window
     samples = model(spikes, mode='predict')
     for key in ('pred_score', 'pred_score_handwritten', 'pred_score_zeroshot'):
         assert samples[0].get(key).shape == (12, ), key
