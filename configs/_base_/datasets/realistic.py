@@ -4,7 +4,8 @@
 # mean spike rates over a decade (0.05-0.6 per frame); dark current, threshold mismatch, shot
 # noise; one window in ten from a sensor that resets to zero instead of subtracting the threshold
 # (some simulators do). References are the expected spike rate at the centre frame
-# (nominal_gain=1, never clipped). Validation uses the held-out photographs and dead-leaves images no training sees.
+# (nominal_gain=1, never clipped). Validation uses the held-out photographs and dead-leaves
+# images that no training sees.
 window = 41
 images = ['packaged', dict(type='dead_leaves', num_images=32, size=384)]
 sim = dict(images=images, num_frames=window, nominal_gain=1.0,
