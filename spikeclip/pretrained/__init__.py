@@ -70,8 +70,6 @@ def export_pretrained(checkpoint: str, out: str, provenance: dict, half: bool = 
     Raises:
         CheckpointError: Not a SpikeCLIP stage checkpoint.
     """
-    import torch
-
     from ..utils.atomic import atomic_torch_save
     from ..utils.checkpoint import load_checkpoint_file
     from ..utils.errors import CheckpointError
