@@ -89,7 +89,7 @@ def main(argv=None):
         for name, ds in sets.items():
             print(f'scoring {name} ({len(ds)} samples) ...', flush=True)
             results[name] = evaluate_methods(models, ds, batch_size=args.batch_size,
-                                             max_samples=args.max_samples, keep_images=1)
+                                             max_samples=args.max_samples, keep_images=8)
     print(format_table(results))
     grid = save_grid(results, osp.join(args.work_dir, 'quality_grid.png'))
     for r in results.values():
