@@ -61,8 +61,9 @@ class SimulatedSpikeDataset(Dataset):
     with ``(seed, split, i)``: the same index gives the same sample in every worker, and
     different seeds give different samples. With :class:`~spikeclip.datasets.EpochIndexSampler`
     (index ``epoch * num_samples + i``) every epoch draws new windows, seeded with
-    ``(seed, split, i, epoch)``; a plain sampler repeats the same ``num_samples`` windows. Per sample the view, camera path, objects, light level
-    and sensor noise are drawn by :class:`~spikeclip.simulation.SceneSimulator` (see
+    ``(seed, split, i, epoch)``; a plain sampler repeats the same ``num_samples`` windows.
+
+    Per sample the view, camera path, objects, light level and sensor noise are drawn by :class:`~spikeclip.simulation.SceneSimulator` (see
     :mod:`spikeclip.simulation.scene` for every option and its default); crops of classed
     images come from the split's part of each image (train: the first 70 % of the longer side,
     test: the rest), so train and test crops never overlap; ``'packaged'`` photographs and
