@@ -63,11 +63,12 @@ class SimulatedSpikeDataset(Dataset):
     (index ``epoch * num_samples + i``) every epoch draws new windows, seeded with
     ``(seed, split, i, epoch)``; a plain sampler repeats the same ``num_samples`` windows.
 
-    Per sample the view, camera path, objects, light level and sensor noise are drawn by :class:`~spikeclip.simulation.SceneSimulator` (see
-    :mod:`spikeclip.simulation.scene` for every option and its default); crops of classed
-    images come from the split's part of each image (train: the first 70 % of the longer side,
-    test: the rest), so train and test crops never overlap; ``'packaged'`` photographs and
-    dead-leaves images are split by image (see :mod:`spikeclip.datasets.image_sources`).
+    Per sample the view, camera path, objects, light level and sensor noise are drawn by
+    :class:`~spikeclip.simulation.SceneSimulator` (see :mod:`spikeclip.simulation.scene` for
+    every option and its default); crops of classed images come from the split's part of each
+    image (train: the first 70 % of the longer side, test: the rest), so train and test crops
+    never overlap; ``'packaged'`` photographs and dead-leaves images are split by image (see
+    :mod:`spikeclip.datasets.image_sources`).
 
     Args:
         images: Image source spec: None / ``'default'`` (the embedded 12-class set), a folder (one
