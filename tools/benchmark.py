@@ -14,6 +14,7 @@ from spikeclip.apis.benchmark import format_table, run_benchmark
 from spikeclip.apis.fast_inference import AMP_MODES, retain_freed_memory
 from spikeclip.apis.runner import DictAction
 from spikeclip.utils.atomic import atomic_write_json
+from spikeclip.utils.env import OFFLINE_HELP, set_offline
 from spikeclip.utils.errors import SpikeCLIPError
 
 
@@ -26,6 +27,7 @@ def parse_args(argv=None):
     parser.add_argument('--frames', type=int, help="input frames (default: the model's window)")
     parser.add_argument('--iters', type=int, default=20, help='timed calls per stage')
     parser.add_argument('--warmup', type=int, default=3, help='untimed calls first')
+    parser.add_argument('--offline', action='store_true', help=OFFLINE_HELP)
     parser.add_argument('--device', choices=['cpu', 'cuda'],
                         help='default: cuda where available')
     parser.add_argument('--amp', choices=AMP_MODES, default='auto',
@@ -42,6 +44,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.offline:
+        set_offline()
     retain_freed_memory()  # as tools/infer.py does: no page faults on every forward pass
     result = run_benchmark(
         args.source, batch_size=args.batch_size, height=args.height, width=args.width,

@@ -10,6 +10,7 @@ import sys
 
 from spikeclip.apis.quality import demo_quality_report, format_report
 from spikeclip.utils.atomic import atomic_write_json
+from spikeclip.utils.env import OFFLINE_HELP, set_offline
 from spikeclip.utils.errors import SpikeCLIPError
 
 
@@ -20,7 +21,10 @@ def main(argv=None):
                         help='where the shifted test set and the JSON go')
     parser.add_argument('--max-samples', type=int, help='score only the first samples')
     parser.add_argument('--out', help='JSON file (default: WORK_DIR/quality.json)')
+    parser.add_argument('--offline', action='store_true', help=OFFLINE_HELP)
     args = parser.parse_args(argv)
+    if args.offline:
+        set_offline()
     report = demo_quality_report(args.checkpoint, args.work_dir, max_samples=args.max_samples)
     print(format_report(report))
     out = args.out or osp.join(args.work_dir, 'quality.json')

@@ -3,6 +3,7 @@ import argparse
 import sys
 
 from spikeclip.apis.combine import combine_checkpoints
+from spikeclip.utils.env import OFFLINE_HELP, set_offline
 from spikeclip.utils.errors import SpikeCLIPError
 
 
@@ -12,7 +13,10 @@ def main(argv=None):
     parser.add_argument('--prompt', required=True, help='stage-2 checkpoint')
     parser.add_argument('--refine', required=True, help='stage-3 checkpoint')
     parser.add_argument('--out', required=True, help='combined model file')
+    parser.add_argument('--offline', action='store_true', help=OFFLINE_HELP)
     args = parser.parse_args(argv)
+    if args.offline:
+        set_offline()
     cfg = combine_checkpoints(args.coarse, args.prompt, args.refine, args.out)
     print(f'combined model ({len(cfg.get("class_names") or [])} classes) written to {args.out}')
 

@@ -9,6 +9,7 @@ import sys
 
 from spikeclip.apis import infer_files, init_model
 from spikeclip.apis.fast_inference import AMP_MODES, retain_freed_memory
+from spikeclip.utils.env import OFFLINE_HELP, set_offline
 from spikeclip.utils.errors import SpikeCLIPError
 
 
@@ -23,6 +24,7 @@ def parse_args(argv=None):
     parser.add_argument('--height', type=int, default=250, help='.dat frame height')
     parser.add_argument('--width', type=int, default=400, help='.dat frame width')
     parser.add_argument('--save-coarse', action='store_true', help='also save the stage-1 image')
+    parser.add_argument('--offline', action='store_true', help=OFFLINE_HELP)
     parser.add_argument('--device', help='cpu or cuda (default: cuda where available)')
     parser.add_argument('--amp', choices=AMP_MODES, default='auto',
                         help='autocast precision (auto: bf16 where the hardware has it)')
@@ -33,6 +35,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.offline:
+        set_offline()
     retain_freed_memory()  # keep freed activations: no page faults on every forward pass
     model = init_model(args.checkpoint, args.config, args.device)
     results = infer_files(model, args.inputs, args.out_dir, args.frame, args.height, args.width,

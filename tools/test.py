@@ -13,6 +13,7 @@ from spikeclip.apis import build_runner, load_config
 from spikeclip.apis.inference import model_cfg_from_checkpoint
 from spikeclip.apis.runner import check_checkpoint_stage
 from spikeclip.utils.atomic import atomic_write_json
+from spikeclip.utils.env import OFFLINE_HELP, set_offline
 from spikeclip.utils.errors import ConfigError, SpikeCLIPError
 
 
@@ -26,6 +27,7 @@ def parse_args(argv=None):
                         'unless absolute)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries')
+    parser.add_argument('--offline', action='store_true', help=OFFLINE_HELP)
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -34,6 +36,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.offline:
+        set_offline()
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     if args.checkpoint:
         check_checkpoint_stage(cfg, args.checkpoint)

@@ -6,6 +6,7 @@ from mmengine.config import DictAction
 
 from spikeclip.apis import build_runner, load_config
 from spikeclip.apis.runner import prepare_resume
+from spikeclip.utils.env import OFFLINE_HELP, set_offline
 from spikeclip.utils.errors import SpikeCLIPError
 
 
@@ -22,6 +23,7 @@ def parse_args(argv=None):
                         help='deterministic algorithms (bit-exact reruns on CPU)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. train_cfg.max_epochs=2')
+    parser.add_argument('--offline', action='store_true', help=OFFLINE_HELP)
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher for distributed training')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -30,6 +32,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.offline:
+        set_offline()
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     if args.seed is not None:
         cfg.randomness = dict(cfg.get('randomness', {}), seed=args.seed)

@@ -3,6 +3,7 @@ import argparse
 import sys
 
 from spikeclip.apis.train_all import train_all
+from spikeclip.utils.env import OFFLINE_HELP, set_offline
 from spikeclip.utils.errors import SpikeCLIPError
 
 
@@ -12,7 +13,10 @@ def main(argv=None):
     parser.add_argument('--work-root', default='work_dirs')
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         help='key=value overrides for every stage')
+    parser.add_argument('--offline', action='store_true', help=OFFLINE_HELP)
     args = parser.parse_args(argv)
+    if args.offline:
+        set_offline()
     paths = train_all(args.dataset, args.work_root, args.cfg_options)
     print(f'combined model: {paths["combined"]}')
 

@@ -9,6 +9,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from ..fileio import center_window, dat_num_frames, read_dat, read_npz
+from ..models.stages.base import load_stage_checkpoint
 from ..registry import MODELS
 from ..utils.atomic import atomic_save_image, atomic_write_json
 from ..utils.checkpoint import load_checkpoint_file
@@ -22,17 +23,13 @@ def default_device() -> str:
 
 
 def model_cfg_from_checkpoint(checkpoint: str) -> dict:
-    """The self-contained model config a SpikeCLIP checkpoint carries (``meta.spikeclip.model``).
+    """The self-contained model config a SpikeCLIP checkpoint carries (``meta.spikeclip.model``),
+    checked before anything is built from it (see :mod:`spikeclip.models.stages.stored_config`).
 
     Raises:
-        CheckpointError: Not a SpikeCLIP checkpoint.
+        CheckpointError: Not a SpikeCLIP checkpoint, or a stored config that is refused.
     """
-    ckpt = load_checkpoint_file(checkpoint)
-    info = (ckpt.get('meta') or {}).get('spikeclip') or {}
-    if not info.get('model'):
-        raise CheckpointError(f'{checkpoint} carries no SpikeCLIP model config '
-                              '(meta.spikeclip.model); pass --config')
-    return info['model']
+    return load_stage_checkpoint(checkpoint)[0]
 
 
 def init_model(checkpoint: str, config: Optional[str] = None,
@@ -49,18 +46,19 @@ def init_model(checkpoint: str, config: Optional[str] = None,
         The model, in eval mode on ``device``.
 
     Raises:
-        CheckpointError: Missing/unsafe file, no model config, or weights that do not fit.
+        CheckpointError: Missing/unsafe file, a stored config that is refused, or weights that
+            do not fit.
     """
-    ckpt = load_checkpoint_file(checkpoint)
-    if config is not None:
+    if config is None:
+        model_cfg, state = load_stage_checkpoint(checkpoint)
+    else:  # the stored config is not used
+        ckpt = load_checkpoint_file(checkpoint)
+        state = ckpt.get('state_dict', ckpt)
         model_cfg = Config.fromfile(config).model.to_dict()
-    else:
-        model_cfg = model_cfg_from_checkpoint(checkpoint)
     # Stage 2/3 configs name earlier-stage checkpoints; the stored config names their parts.
     from .runner import explain_unregistered_types
     with DefaultScope.overwrite_default_scope('spikeclip'), explain_unregistered_types():
         model = MODELS.build(model_cfg)
-    state = ckpt.get('state_dict', ckpt)
     missing_parts = sorted({k.split('.')[0] for k in model.state_dict()} -
                            {k.split('.')[0] for k in state})
     if missing_parts:

@@ -50,11 +50,48 @@ def register_safe_globals() -> None:
     torch.serialization.add_safe_globals(safe)
 
 
+URL_PREFIXES = ('http://', 'https://')
+
+
+def download_checkpoint(url: str) -> str:
+    """The local copy of a checkpoint URL, downloaded into torch's hub cache on first use.
+
+    The cached file is named after a hash of the URL and the URL's file name, so two URLs never
+    share a copy; the download goes to a temporary file renamed into place (torch's
+    ``download_url_to_file``), so a killed download never leaves a half file to be loaded.
+
+    Raises:
+        CheckpointError: Downloads are off (:func:`~spikeclip.utils.env.offline`) or the download
+            failed.
+    """
+    import hashlib
+    import os
+    import sys
+    from urllib.parse import urlparse
+
+    from .env import OFFLINE_ENV, offline
+    if offline():
+        raise CheckpointError(f'{url}: downloads are off ({OFFLINE_ENV}=1 / --offline); download '
+                              'the checkpoint elsewhere and give its local path')
+    name = os.path.basename(urlparse(url).path) or 'checkpoint.pth'
+    folder = os.path.join(torch.hub.get_dir(), 'checkpoints')
+    dest = os.path.join(folder, f'{hashlib.sha256(url.encode()).hexdigest()[:12]}_{name}')
+    if not os.path.isfile(dest):
+        os.makedirs(folder, exist_ok=True)
+        print(f'Downloading {url} to {dest}', file=sys.stderr)
+        try:
+            torch.hub.download_url_to_file(url, dest, progress=sys.stderr.isatty())
+        except Exception as e:  # URLError, HTTPError, OSError, ...
+            raise CheckpointError(f'{url}: download failed ({type(e).__name__}: {e})') from e
+    return dest
+
+
 def load_checkpoint_file(path: str, map_location: str = 'cpu') -> Dict[str, Any]:
     """Load a checkpoint with ``weights_only=True``, turning failures into clear errors.
 
     Args:
-        path (str): Checkpoint file.
+        path (str): Checkpoint file, or an ``http(s)://`` URL (downloaded once into torch's hub
+            cache by :func:`download_checkpoint`, then loaded like a local file).
         map_location (str): Device to map tensors to. Defaults to ``'cpu'``.
 
     Returns:
@@ -64,6 +101,8 @@ def load_checkpoint_file(path: str, map_location: str = 'cpu') -> Dict[str, Any]
         CheckpointError: The file is missing, truncated, or holds types that are not allow-listed.
     """
     import os
+    if isinstance(path, str) and path.startswith(URL_PREFIXES):
+        path = download_checkpoint(path)
     if not os.path.isfile(path):
         raise CheckpointError(f'checkpoint {path!r} does not exist')
     register_safe_globals()
