@@ -5,7 +5,7 @@ import sys
 from mmengine.config import DictAction
 
 from spikeclip.apis import build_runner, load_config
-from spikeclip.apis.runner import prepare_resume
+from spikeclip.apis.runner import claim_work_dir, prepare_resume
 from spikeclip.utils.env import OFFLINE_HELP, set_offline
 from spikeclip.utils.errors import SpikeCLIPError
 
@@ -17,6 +17,9 @@ def parse_args(argv=None):
                         '(default: work_dirs/<config name>)')
     parser.add_argument('--resume', nargs='?', const='auto', default=None,
                         help='resume from CHECKPOINT, or from the latest one in the work dir')
+    parser.add_argument('--force', action='store_true',
+                        help='start afresh in a work dir that holds an earlier run (its '
+                        'checkpoints are moved to WORK_DIR/previous_<time>/)')
     parser.add_argument('--amp', action='store_true', help='mixed precision training')
     parser.add_argument('--seed', type=int, help='random seed (overrides randomness.seed)')
     parser.add_argument('--deterministic', action='store_true',
@@ -44,6 +47,8 @@ def main(argv=None):
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume is not None:
         prepare_resume(cfg, args.resume)
+    elif not cfg.get('resume'):
+        claim_work_dir(cfg.work_dir, force=args.force)
     build_runner(cfg).train()
 
 

@@ -13,11 +13,14 @@ def main(argv=None):
     parser.add_argument('--work-root', default='work_dirs')
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         help='key=value overrides for every stage')
+    parser.add_argument('--force', action='store_true',
+                        help='train every stage afresh (default: resume; finished stages are '
+                        'not trained again); earlier checkpoints are moved aside')
     parser.add_argument('--offline', action='store_true', help=OFFLINE_HELP)
     args = parser.parse_args(argv)
     if args.offline:
         set_offline()
-    paths = train_all(args.dataset, args.work_root, args.cfg_options)
+    paths = train_all(args.dataset, args.work_root, args.cfg_options, force=args.force)
     print(f'combined model: {paths["combined"]}')
 
 

@@ -6,6 +6,7 @@ import logging
 import os
 import os.path as osp
 import re
+import time
 import uuid
 from typing import Iterator, List, Optional, Tuple
 
@@ -212,6 +213,58 @@ def find_resume_checkpoint(work_dir: str) -> Optional[Tuple[str, dict]]:
         if 'epoch' in meta and 'iter' in meta:
             return path, meta
     return None
+
+
+def earlier_run_files(work_dir: str) -> List[str]:
+    """Names of the checkpoints (``*.pth``) and the ``last_checkpoint`` pointer that an earlier
+    run left in ``work_dir``, sorted."""
+    if not osp.isdir(work_dir):
+        return []
+    return sorted(n for n in os.listdir(work_dir)
+                  if (n.endswith('.pth') or n == 'last_checkpoint')
+                  and osp.isfile(osp.join(work_dir, n)))
+
+
+def claim_work_dir(work_dir: str, force: bool = False) -> Optional[str]:
+    """Make sure a fresh training run does not overwrite an earlier run's checkpoints.
+
+    A work dir that holds checkpoints (``<stage>_best.pth``, ``epoch_*.pth``, a combined model,
+    ...) or a ``last_checkpoint`` pointer is refused: the new run would replace
+    ``<stage>_best.pth``, which later stages and combined models name. With ``force`` those files
+    are moved, not deleted, to ``work_dir/previous_<time>/`` first.
+
+    Only rank 0 of a distributed launch looks (``RANK``); the others leave it to it.
+
+    Args:
+        work_dir (str): The run's work dir.
+        force (bool): Move the earlier run's files aside instead of refusing. Defaults to False.
+
+    Returns:
+        str | None: Where the earlier files went (``force``), else None.
+
+    Raises:
+        ConfigError: The work dir holds an earlier run's checkpoints and ``force`` is off.
+    """
+    if int(os.environ.get('RANK', '0')) != 0:
+        return None
+    names = earlier_run_files(work_dir)
+    if not names:
+        return None
+    if not force:
+        shown = ', '.join(names[:5]) + (f' and {len(names) - 5} more' if len(names) > 5 else '')
+        raise ConfigError(
+            f'{work_dir} already holds a trained run ({shown}); a fresh run would overwrite it. '
+            'Continue it with --resume, train elsewhere with --work-dir DIR, or pass --force to '
+            'start afresh (the old checkpoints are moved to a previous_<time> folder)')
+    backup = osp.join(work_dir, f'previous_{time.strftime("%Y%m%d_%H%M%S")}')
+    while osp.exists(backup):
+        backup += '_'
+    os.makedirs(backup)
+    for name in names:
+        os.replace(osp.join(work_dir, name), osp.join(backup, name))
+    print_log(f'--force: moved the earlier run\'s {", ".join(names)} to {backup}',
+              logger='current', level=logging.WARNING)
+    return backup
 
 
 def remove_stale_temporaries(folder: str) -> List[str]:

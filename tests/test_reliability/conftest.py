@@ -76,6 +76,12 @@ def coarse_options(**extra) -> List[str]:
 
 
 @pytest.fixture(scope='session')
+def tiny_coarse_options() -> List[str]:
+    """:func:`coarse_options` for tests that build their own command lines."""
+    return coarse_options()
+
+
+@pytest.fixture(scope='session')
 def plugin_dir(tmp_path_factory) -> Path:
     """A folder with the test plug-ins, for PYTHONPATH."""
     folder = tmp_path_factory.mktemp('plugins')
