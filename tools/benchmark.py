@@ -38,14 +38,13 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int, help='torch.set_num_threads')
     parser.add_argument('--out', help='write the figures to this JSON file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='overrides of a config source, key=value')
+                        help='overrides of the config, key=value (model.* for a checkpoint)')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.offline:
-        set_offline()
+    set_offline(args.offline)
     retain_freed_memory()  # as tools/infer.py does: no page faults on every forward pass
     result = run_benchmark(
         args.source, batch_size=args.batch_size, height=args.height, width=args.width,

@@ -23,8 +23,7 @@ def main(argv=None):
     parser.add_argument('--out', help='JSON file (default: WORK_DIR/quality.json)')
     parser.add_argument('--offline', action='store_true', help=OFFLINE_HELP)
     args = parser.parse_args(argv)
-    if args.offline:
-        set_offline()
+    set_offline(args.offline)
     report = demo_quality_report(args.checkpoint, args.work_dir, max_samples=args.max_samples)
     print(format_report(report))
     out = args.out or osp.join(args.work_dir, 'quality.json')

@@ -15,8 +15,7 @@ def main(argv=None):
     parser.add_argument('--out', required=True, help='combined model file')
     parser.add_argument('--offline', action='store_true', help=OFFLINE_HELP)
     args = parser.parse_args(argv)
-    if args.offline:
-        set_offline()
+    set_offline(args.offline)
     cfg = combine_checkpoints(args.coarse, args.prompt, args.refine, args.out)
     print(f'combined model ({len(cfg.get("class_names") or [])} classes) written to {args.out}')
 

@@ -2,10 +2,12 @@
 
 ``python tools/infer.py CHECKPOINT INPUT [INPUT ...] --out-dir DIR [--frame INDEX]``
 writes ``DIR/<input stem>.png`` and ``DIR/predictions.json``. The checkpoint carries its model
-config; ``--config`` overrides it.
+config; ``--config`` replaces it, ``--cfg-options model.<field>=...`` overrides fields of it.
 """
 import argparse
 import sys
+
+from mmengine.config import DictAction
 
 from spikeclip.apis import infer_files, init_model
 from spikeclip.apis.fast_inference import AMP_MODES, retain_freed_memory
@@ -19,6 +21,9 @@ def parse_args(argv=None):
     parser.add_argument('inputs', nargs='+', help='.dat or .npz spike recordings')
     parser.add_argument('--out-dir', required=True, help='where PNGs and predictions.json go')
     parser.add_argument('--config', help='config whose model replaces the stored one')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override fields of the model, e.g. '
+                        'model.clip.pretrained=/path/tiny_clip.pth (and custom_imports)')
     parser.add_argument('--frame', type=int, help='centre frame of the window '
                         '(default: the temporal centre of each recording)')
     parser.add_argument('--height', type=int, default=250, help='.dat frame height')
@@ -35,10 +40,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.offline:
-        set_offline()
+    set_offline(args.offline)
     retain_freed_memory()  # keep freed activations: no page faults on every forward pass
-    model = init_model(args.checkpoint, args.config, args.device)
+    model = init_model(args.checkpoint, args.config, args.device, args.cfg_options)
     results = infer_files(model, args.inputs, args.out_dir, args.frame, args.height, args.width,
                           args.save_coarse, amp=args.amp,
                           channels_last='auto' if args.channels_last is None else

@@ -36,15 +36,16 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.offline:
-        set_offline()
+    set_offline(args.offline)
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     if args.checkpoint:
         check_checkpoint_stage(cfg, args.checkpoint)
     if cfg.model.get('from_checkpoint'):
         if not args.checkpoint:
             raise ConfigError(f'{args.config} rebuilds its model from a checkpoint; give one')
-        cfg.model = model_cfg_from_checkpoint(args.checkpoint)
+        # --cfg-options model.* (e.g. model.clip.pretrained) override the stored config.
+        options = {k: v for k, v in (args.cfg_options or {}).items() if k.startswith('model.')}
+        cfg.model = model_cfg_from_checkpoint(args.checkpoint, options)
     cfg.load_from = args.checkpoint
     if args.show_dir:
         cfg.default_hooks.visualization.show_dir = args.show_dir

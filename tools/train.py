@@ -35,8 +35,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.offline:
-        set_offline()
+    set_offline(args.offline)
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     if args.seed is not None:
         cfg.randomness = dict(cfg.get('randomness', {}), seed=args.seed)

@@ -18,8 +18,7 @@ def main(argv=None):
                         'not trained again); earlier checkpoints are moved aside')
     parser.add_argument('--offline', action='store_true', help=OFFLINE_HELP)
     args = parser.parse_args(argv)
-    if args.offline:
-        set_offline()
+    set_offline(args.offline)
     paths = train_all(args.dataset, args.work_root, args.cfg_options, force=args.force)
     print(f'combined model: {paths["combined"]}')
 

@@ -59,7 +59,8 @@ def build_benchmark_model(source: str, device: str = 'cpu',
     Args:
         source (str): A stage checkpoint, a combined model file, or a ``.py`` config.
         device (str): Where the model goes. Defaults to ``'cpu'``.
-        cfg_options (dict, optional): Overrides merged into a config (``--cfg-options``).
+        cfg_options (dict, optional): Overrides merged into a config, or into a checkpoint's
+            stored model config (``--cfg-options``; ``model.*`` keys for a checkpoint).
 
     Raises:
         ConfigError: Missing config, a config that builds its model from a checkpoint, or one
@@ -67,7 +68,7 @@ def build_benchmark_model(source: str, device: str = 'cpu',
         CheckpointError: A checkpoint that is missing or does not fit.
     """
     if not source.endswith('.py'):
-        return init_model(source, device=device)
+        return init_model(source, device=device, cfg_options=cfg_options)
     if not osp.isfile(source):
         raise ConfigError(f'config file {source!r} does not exist')
     cfg = Config.fromfile(source)

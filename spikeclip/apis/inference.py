@@ -13,7 +13,7 @@ from ..models.stages.base import load_stage_checkpoint
 from ..registry import MODELS
 from ..utils.atomic import atomic_save_image, atomic_write_json
 from ..utils.checkpoint import load_checkpoint_file
-from ..utils.errors import CheckpointError, SpikeFormatError
+from ..utils.errors import CheckpointError, ConfigError, SpikeFormatError
 from .fast_inference import cached_prompt_features, prepare_for_inference, to_float32
 
 
@@ -22,25 +22,51 @@ def default_device() -> str:
     return 'cuda' if torch.cuda.is_available() else 'cpu'
 
 
-def model_cfg_from_checkpoint(checkpoint: str) -> dict:
+def _model_options(cfg_options: Optional[dict], checkpoint: str) -> dict:
+    """The ``model.*`` keys of ``--cfg-options``; ``custom_imports`` keys are imported here.
+
+    Raises:
+        ConfigError: Any other key (nothing but the model comes from a checkpoint).
+    """
+    from .runner import import_custom_modules
+    options = dict(cfg_options or {})
+    imports = {k: options.pop(k) for k in list(options) if k.split('.')[0] == 'custom_imports'}
+    if imports:
+        merged = Config()
+        merged.merge_from_dict(imports)
+        import_custom_modules(merged.custom_imports)
+    other = [k for k in options if not k.startswith('model.')]
+    if other:
+        raise ConfigError(f'--cfg-options {", ".join(other)}: only model.* and custom_imports '
+                          f'keys apply to the model of {checkpoint}')
+    return options
+
+
+def model_cfg_from_checkpoint(checkpoint: str, cfg_options: Optional[dict] = None) -> dict:
     """The self-contained model config a SpikeCLIP checkpoint carries (``meta.spikeclip.model``),
-    checked before anything is built from it (see :mod:`spikeclip.models.stages.stored_config`).
+    checked before anything is built from it (see :mod:`spikeclip.models.stages.stored_config`),
+    with ``--cfg-options`` overrides (``model.<field>`` keys; ``custom_imports`` are imported).
 
     Raises:
         CheckpointError: Not a SpikeCLIP checkpoint, or a stored config that is refused.
+        ConfigError: Overrides that are not ``model.*``/``custom_imports`` or do not fit.
     """
-    return load_stage_checkpoint(checkpoint)[0]
+    options = _model_options(cfg_options, checkpoint)
+    return load_stage_checkpoint(checkpoint, resolve=True, cfg_options=options)[0]
 
 
-def init_model(checkpoint: str, config: Optional[str] = None,
-               device: Optional[str] = None) -> torch.nn.Module:
+def init_model(checkpoint: str, config: Optional[str] = None, device: Optional[str] = None,
+               cfg_options: Optional[dict] = None) -> torch.nn.Module:
     """Build a stage or combined model and load its weights.
 
     Args:
-        checkpoint (str): A stage checkpoint or a combined model file.
+        checkpoint (str): A stage checkpoint or a combined model file (or an ``http(s)://`` URL).
         config (str, optional): A config file whose ``model`` replaces the one stored in the
             checkpoint.
         device (str, optional): Defaults to CUDA where available, else CPU.
+        cfg_options (dict, optional): ``--cfg-options`` overrides of the model, e.g.
+            ``{'model.clip.pretrained': '/path/tiny_clip.pth'}``; ``custom_imports`` keys import
+            modules (components of your own) before the checkpoint is read.
 
     Returns:
         The model, in eval mode on ``device``.
@@ -48,13 +74,16 @@ def init_model(checkpoint: str, config: Optional[str] = None,
     Raises:
         CheckpointError: Missing/unsafe file, a stored config that is refused, or weights that
             do not fit.
+        ConfigError: Overrides that do not fit.
     """
+    options = _model_options(cfg_options, checkpoint)
     if config is None:
-        model_cfg, state = load_stage_checkpoint(checkpoint)
+        model_cfg, state = load_stage_checkpoint(checkpoint, resolve=True, cfg_options=options)
     else:  # the stored config is not used
         ckpt = load_checkpoint_file(checkpoint)
         state = ckpt.get('state_dict', ckpt)
-        model_cfg = Config.fromfile(config).model.to_dict()
+        from .runner import load_config
+        model_cfg = load_config(config, options).model.to_dict()
     # Stage 2/3 configs name earlier-stage checkpoints; the stored config names their parts.
     from .runner import explain_unregistered_types
     with DefaultScope.overwrite_default_scope('spikeclip'), explain_unregistered_types():

@@ -36,11 +36,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
         if any(k.split('.')[0] == 'custom_imports' for k in cfg_options):
-            from mmengine.utils import import_modules_from_strings
-            try:
-                import_modules_from_strings(**cfg.custom_imports)
-            except ImportError as e:
-                raise ConfigError(f'custom_imports={cfg.custom_imports}: {e}') from e
+            import_custom_modules(cfg.custom_imports)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
@@ -51,6 +47,19 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
         # two runs of one config within a second (tests, train-all) must not share them.
         cfg.experiment_name = f'{osp.splitext(osp.basename(path))[0]}_{uuid.uuid4().hex[:6]}'
     return cfg
+
+
+def import_custom_modules(custom_imports: dict) -> None:
+    """Import ``custom_imports`` (``dict(imports=[...], allow_failed_imports=False)``).
+
+    Raises:
+        ConfigError: An import fails.
+    """
+    from mmengine.utils import import_modules_from_strings
+    try:
+        import_modules_from_strings(**custom_imports)
+    except ImportError as e:
+        raise ConfigError(f'custom_imports={dict(custom_imports)}: {e}') from e
 
 
 _UNREGISTERED = re.compile(r'(?P<type>\S+) is not in the (?P<scope>[\w.]+)::(?P<name>[\w ]+?) '

@@ -20,13 +20,15 @@ def offline(hub: bool = False) -> bool:
     return any(os.environ.get(name, '').strip().lower() in _TRUE for name in names)
 
 
-def set_offline() -> None:
-    """Forbid downloads in this process and the processes it starts (the tools' ``--offline``).
+def set_offline(flag: bool = True) -> None:
+    """Forbid downloads in this process and the processes it starts, where ``flag`` (the tools'
+    ``--offline``) or ``SPIKECLIP_OFFLINE`` says so.
 
     Also sets ``HF_HUB_OFFLINE=1``, which the CLIP weight resolution and Hugging Face Hub obey.
     """
-    os.environ[OFFLINE_ENV] = '1'
-    os.environ['HF_HUB_OFFLINE'] = '1'
+    if flag or offline():
+        os.environ[OFFLINE_ENV] = '1'
+        os.environ['HF_HUB_OFFLINE'] = '1'
 
 _PACKAGES = ('torch', 'torchvision', 'mmengine', 'spikingjelly', 'open_clip_torch', 'timm',
              'numpy', 'scikit-image')

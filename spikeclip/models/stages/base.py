@@ -87,7 +87,8 @@ def stack_field(data_samples: Optional[Sequence], field: str) -> Optional[torch.
 
 
 def load_stage_checkpoint(path: str, expected: Union[str, Tuple[str, ...]] = STAGES,
-                          with_info: bool = False) -> tuple:
+                          with_info: bool = False, resolve: bool = False,
+                          cfg_options: Optional[dict] = None) -> tuple:
     """Load a SpikeCLIP checkpoint, check which stage wrote it and check its stored model config.
 
     Every path that builds a model from a checkpoint goes through here (``init_model``, the
@@ -100,6 +101,11 @@ def load_stage_checkpoint(path: str, expected: Union[str, Tuple[str, ...]] = STA
         expected (str | tuple[str]): Acceptable stage(s): ``'coarse'``, ``'prompt'``, ...
             Defaults to any stage.
         with_info (bool): Also return ``meta['spikeclip']`` (stage, sources, env, ...).
+        resolve (bool): The whole stored model is to be built: apply ``cfg_options`` and resolve
+            its CLIP weights (a relative file next to the checkpoint; a tag that would download
+            is refused offline). Defaults to False (stages 2/3 take only the stored parts).
+        cfg_options (dict, optional): With ``resolve``, ``--cfg-options`` overrides of the
+            stored model config (keys ``model.<field>``), applied after it is checked.
 
     Returns:
         tuple: The self-contained model config (``meta['spikeclip']['model']``, checked), the
@@ -125,7 +131,8 @@ def load_stage_checkpoint(path: str, expected: Union[str, Tuple[str, ...]] = STA
         raise CheckpointError(f'{path} carries no SpikeCLIP model config (meta.spikeclip.model)')
     if not isinstance(ckpt.get('state_dict'), dict):
         raise CheckpointError(f'{path} has no state_dict')
-    out = (prepare_stored_model_cfg(info['model'], path), ckpt['state_dict'])
+    out = (prepare_stored_model_cfg(info['model'], path, resolve=resolve, options=cfg_options),
+           ckpt['state_dict'])
     return out + (info, ) if with_info else out
 
 

@@ -22,9 +22,14 @@ names and non-string types are refused with a :class:`CheckpointError` that name
 the field, e.g. ``meta.spikeclip.model.refiner.type``. A component of your own must be imported
 (``custom_imports``) before a checkpoint that uses it is loaded.
 
-The frozen CLIP's ``pretrained`` may name an open_clip tag (``'openai'``) whose weights open_clip
-downloads when they are not cached. :func:`spikeclip.utils.env.offline` (``SPIKECLIP_OFFLINE=1``,
-or ``--offline`` of the tools) forbids that: such a file is refused before anything is built.
+The frozen CLIP's ``pretrained`` may name a weight file: new checkpoints store it absolute
+(:func:`absolute_paths`); a relative one (older checkpoints, or written by hand) is resolved
+against the checkpoint's folder, then the current directory, and a missing one is an error that
+says where the path came from and how to point it elsewhere (``--cfg-options
+model.clip.pretrained=...``). It may also name an open_clip tag (``'openai'``) whose weights
+open_clip downloads when they are not cached. :func:`spikeclip.utils.env.offline`
+(``SPIKECLIP_OFFLINE=1``, or ``--offline`` of the tools) forbids that: such a file is refused
+before anything is built.
 """
 import copy
 import logging
@@ -221,25 +226,118 @@ def _check_clip_download(clip: dict, source: str, where: str) -> None:
               'downloads)', logger='current', level=logging.WARNING)
 
 
-def prepare_stored_model_cfg(cfg: Any, source: str, where: str = ROOT_FIELD) -> dict:
-    """Check a stored model config (:func:`check_stored_model_cfg`) and return a copy to build.
-
-    A CLIP ``pretrained`` that is an open_clip tag whose weights are not cached is refused when
-    :func:`~spikeclip.utils.env.offline`, and announced as a download otherwise.
+def _resolve_file(path: str, checkpoint: str, where: str) -> str:
+    """An absolute path for a stored file path: absolute as it is; relative against the
+    checkpoint's folder, then the current directory (checkpoints written before paths were
+    stored absolute name them relative to the directory training ran in).
 
     Raises:
-        CheckpointError: See :func:`check_stored_model_cfg`, or a download while offline.
+        CheckpointError: The file exists in none of those places.
+    """
+    path = osp.expanduser(path)
+    if osp.isabs(path):
+        if osp.isfile(path):
+            return path
+        raise CheckpointError(
+            f'{checkpoint}: {where}={path!r} does not exist (the path is stored in the '
+            f'checkpoint); point it at the file with --cfg-options {_option(where)}=/path/to/file')
+    candidates = [osp.join(osp.dirname(osp.abspath(checkpoint)), path), osp.abspath(path)]
+    for candidate in candidates:
+        if osp.isfile(candidate):
+            return candidate
+    raise CheckpointError(
+        f'{checkpoint}: {where}={path!r} is a relative path stored in the checkpoint, and it '
+        f'exists neither next to the checkpoint ({candidates[0]}) nor in the current directory '
+        f'({candidates[1]}); point it at the file with --cfg-options '
+        f'{_option(where)}=/path/to/file')
+
+
+def _option(where: str) -> str:
+    """The ``--cfg-options`` key of a stored field (``meta.spikeclip.model.clip.pretrained`` ->
+    ``model.clip.pretrained``)."""
+    return 'model' + where[len(ROOT_FIELD):] if where.startswith(ROOT_FIELD) else where
+
+
+def _looks_like_file(value: str) -> bool:
+    return ('/' in value or os.sep in value or osp.isfile(value)
+            or value.lower().endswith(('.pt', '.pth', '.bin', '.safetensors', '.ckpt')))
+
+
+def apply_model_options(cfg: dict, options: Optional[dict], source: str) -> dict:
+    """``cfg`` with ``--cfg-options`` overrides of the model applied (keys ``model.<field>...``).
+
+    Raises:
+        ConfigError: A key that does not start with ``model.``, or one that does not fit.
+    """
+    if not options:
+        return cfg
+    from mmengine.config import Config
+
+    from ...utils.errors import ConfigError
+    bad = [k for k in options if not k.startswith('model.')]
+    if bad:
+        raise ConfigError(f'--cfg-options {", ".join(bad)}: only model.* keys apply to the model '
+                          f'config stored in {source}')
+    merged = Config(dict(model=cfg))
+    try:
+        merged.merge_from_dict(options)
+    except Exception as e:  # KeyError, TypeError of a key that descends into a non-dict
+        raise ConfigError(f'--cfg-options {", ".join(options)} do not fit the model config '
+                          f'stored in {source}: {e}') from e
+    return merged.to_dict()['model']
+
+
+def prepare_stored_model_cfg(cfg: Any, source: str, where: str = ROOT_FIELD,
+                             resolve: bool = False, options: Optional[dict] = None) -> dict:
+    """Check a stored model config (:func:`check_stored_model_cfg`) and return a copy.
+
+    With ``resolve`` (the whole model is to be built from it), ``options`` (``--cfg-options``
+    keys ``model.<field>``, the user's own, not checked) are applied, and the frozen CLIP's
+    ``pretrained``, where the file still names it, is resolved: an absolute path must exist; a
+    relative one is looked up next to the checkpoint, then in the current directory. An
+    open_clip tag whose weights are not cached is refused when
+    :func:`~spikeclip.utils.env.offline`, and announced as a download otherwise.
+
+    Args:
+        cfg: The stored config (``meta.spikeclip.model``).
+        source (str): The checkpoint it came from.
+        where (str): Its field path, for messages.
+        resolve (bool): Apply ``options`` and resolve the CLIP weights. Defaults to False.
+        options (dict, optional): ``--cfg-options`` overrides of the model.
+
+    Raises:
+        CheckpointError: See :func:`check_stored_model_cfg`; a CLIP weight file that cannot be
+            found (the message names the field and the option that points it elsewhere); a
+            download while offline.
+        ConfigError: ``options`` that do not fit.
     """
     check_stored_model_cfg(cfg, source, where)
-    cfg = copy.deepcopy(cfg)
+    if not resolve:
+        return copy.deepcopy(cfg)
+    stored = (cfg.get('clip') or {}).get('pretrained', _CLIP_DEFAULT_PRETRAINED)
+    cfg = apply_model_options(copy.deepcopy(cfg), options, source)
     clip = cfg.get('clip')
-    if isinstance(clip, dict):
-        pretrained = clip.get('pretrained', _CLIP_DEFAULT_PRETRAINED)
-        if isinstance(pretrained, str) and not _looks_like_file(pretrained):
-            _check_clip_download(clip, source, f'{where}.clip')
+    pretrained = clip.get('pretrained', _CLIP_DEFAULT_PRETRAINED) if isinstance(clip, dict) \
+        else None
+    if isinstance(pretrained, str) and _looks_like_file(pretrained):
+        if pretrained == stored:  # as the file says (a path given in options is the user's)
+            clip['pretrained'] = _resolve_file(pretrained, source, f'{where}.clip.pretrained')
+    elif isinstance(pretrained, str):
+        _check_clip_download(clip, source, f'{where}.clip')
     return cfg
 
 
 def _looks_like_file(value: str) -> bool:
     return ('/' in value or os.sep in value or osp.isfile(value)
             or value.lower().endswith(('.pt', '.pth', '.bin', '.safetensors', '.ckpt')))
+
+
+def absolute_paths(cfg: dict) -> dict:
+    """A model config to store in a checkpoint, its CLIP weight file made absolute so that the
+    checkpoint loads from any directory."""
+    cfg = copy.deepcopy(cfg)
+    clip = cfg.get('clip')
+    if isinstance(clip, dict) and isinstance(clip.get('pretrained'), str) and \
+            osp.isfile(osp.expanduser(clip['pretrained'])):
+        clip['pretrained'] = osp.abspath(osp.expanduser(clip['pretrained']))
+    return cfg
