@@ -1,6 +1,8 @@
 """Inference from a checkpoint alone: spike files in, PNG images and class predictions out."""
+import hashlib
 import os
 import os.path as osp
+import time
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -11,9 +13,9 @@ from mmengine.registry import DefaultScope
 from ..fileio import center_window, dat_num_frames, read_dat, read_npz
 from ..models.stages.base import load_stage_checkpoint
 from ..registry import MODELS
-from ..utils.atomic import atomic_save_image, atomic_write_json
+from ..utils.atomic import atomic_save_image, atomic_write_json, remove_stale_temporaries
 from ..utils.checkpoint import load_checkpoint_file
-from ..utils.errors import CheckpointError, ConfigError, SpikeFormatError
+from ..utils.errors import CheckpointError, ConfigError, SpikeCLIPError, SpikeFormatError
 from .fast_inference import cached_prompt_features, prepare_for_inference, to_float32
 
 
@@ -131,17 +133,111 @@ def _to_png(img: torch.Tensor) -> np.ndarray:
             0.5).astype(np.uint8)
 
 
+# Output file names stay within the usual 255-byte limit: a stem longer than this is cut and
+# given a hash of the full name.
+MAX_STEM_BYTES = 180
+PREDICTIONS = 'predictions.json'
+
+
+def _fit_stem(stem: str) -> str:
+    if len(stem.encode()) <= MAX_STEM_BYTES:
+        return stem
+    digest = hashlib.sha1(stem.encode()).hexdigest()[:8]
+    cut = stem.encode()[:MAX_STEM_BYTES - 9].decode(errors='ignore')
+    return f'{cut}~{digest}'
+
+
+def output_stems(inputs: Sequence[str], save_coarse: bool = False) -> List[str]:
+    """One output stem per input such that no two inputs share an output file.
+
+    ``DIR/<stem>.png`` (and ``DIR/<stem>_coarse.png`` with ``save_coarse``) are reserved for
+    every input before any is written, case-insensitively (for case-insensitive file systems),
+    together with ``predictions.json``. An input keeps its own stem where that is free, else
+    gets ``<stem>_<ext>``, then ``<stem>_<ext>_2``, ``_3``, ...: ``a/x.dat b/x.dat`` give ``x``
+    and ``x_dat``; ``cat.dat cat_coarse.dat`` with ``save_coarse`` give ``cat`` and
+    ``cat_coarse_dat``. Long stems are cut (with a hash) to keep names within 255 bytes.
+
+    Returns:
+        list[str]: The stems, in input order.
+    """
+    taken = {PREDICTIONS}
+    stems = []
+    for path in inputs:
+        stem, ext = osp.splitext(osp.basename(osp.normpath(path)))
+        stem = stem.lstrip('.') or 'input'
+        ext = ext.lstrip('.').lower() or 'file'
+        n = 0
+        while True:
+            candidate = stem if n == 0 else f'{stem}_{ext}' if n == 1 else f'{stem}_{ext}_{n}'
+            candidate = _fit_stem(candidate)
+            files = {f'{candidate}.png'.lower()}
+            if save_coarse:
+                files.add(f'{candidate}_coarse.png'.lower())
+            if not files & taken:
+                break
+            n += 1
+        taken |= files
+        stems.append(candidate)
+    return stems
+
+
+def prepare_out_dir(out_dir: str) -> None:
+    """Create ``out_dir`` (or check it is a writable folder) and delete the hidden temporaries
+    that a killed earlier run left there (older than a minute).
+
+    Raises:
+        SpikeCLIPError: ``out_dir`` is a file, or cannot be created or written to.
+    """
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise SpikeCLIPError(f'--out-dir {out_dir} is a file, not a folder')
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        raise SpikeCLIPError(f'--out-dir {out_dir} cannot be created: {e.strerror}') from e
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise SpikeCLIPError(f'--out-dir {out_dir} is not writable (permission denied)')
+    remove_stale_temporaries(out_dir, min_age=60)
+
+
+class _Predictions:
+    """``predictions.json``, rewritten atomically as inputs finish: after every input while it
+    is small, at most once a second when large, and always on :meth:`flush`."""
+
+    def __init__(self, path: str):
+        self.path, self.entries, self._last = path, [], float('-inf')
+
+    def add(self, entry: dict) -> None:
+        self.entries.append(entry)
+        if len(self.entries) <= 200 or time.monotonic() - self._last >= 1.0:
+            self.flush()
+
+    def flush(self) -> None:
+        atomic_write_json(self.path, self.entries)
+        self._last = time.monotonic()
+
+
+def _check_finite(path: str, sample) -> None:
+    for key in ('pred_img', 'pred_coarse', 'pred_score'):
+        if key in sample and not torch.isfinite(getattr(sample, key)).all():
+            raise SpikeCLIPError(f'{path}: the model output ({key}) holds NaN or Inf values; '
+                                 'nothing was written for this input')
+
+
 @torch.inference_mode()
 def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
                 frame: Optional[int] = None, height: int = 250, width: int = 400,
                 save_coarse: bool = False, topk: int = 5, amp: str = 'auto',
-                channels_last: Union[str, bool] = 'auto') -> List[Dict]:
+                channels_last: Union[str, bool] = 'auto',
+                skip_errors: bool = False) -> List[Dict]:
     """Reconstruct (and classify) each input; write PNGs and ``predictions.json`` atomically.
 
     Writes ``out_dir/<stem>.png`` (8-bit grey, the input's height and width: the refined image
     for stage-3 and combined models), ``out_dir/<stem>_coarse.png`` with ``save_coarse``, and
     ``out_dir/predictions.json``: per input its image paths and, where the model classifies, the
-    top-``topk`` classes with probabilities.
+    top-``topk`` classes with probabilities. Stems are reserved for all inputs first
+    (:func:`output_stems`), so two inputs never share a file. ``predictions.json`` is rewritten
+    as inputs finish (see :class:`_Predictions`) and when the run stops on an error or Ctrl-C,
+    so it always lists exactly the outputs written so far.
 
     The model runs with :func:`~spikeclip.apis.fast_inference.prepare_for_inference` settings
     (``amp``, ``channels_last``; ``'auto'`` picks bf16 + channels_last where the hardware has
@@ -149,35 +245,54 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
     features are computed once for all inputs. This sets the model's memory format and fp32
     parts in place.
 
+    Args:
+        skip_errors (bool): An input that cannot be read (or whose output is not finite) gets
+            an entry ``{'input': ..., 'error': message}`` and the next input is processed;
+            otherwise the first such error stops the run. Defaults to False.
+
     Returns:
         list[dict]: The entries of ``predictions.json``.
+
+    Raises:
+        SpikeCLIPError: A bad input (without ``skip_errors``), or an unusable ``out_dir``.
     """
+    prepare_out_dir(out_dir)
+    stems = output_stems(inputs, save_coarse)
     model, ctx = prepare_for_inference(model, amp=amp, channels_last=channels_last)
     window = model.data_preprocessor.window
     names = list(getattr(model, 'class_names', []) or [])
-    os.makedirs(out_dir, exist_ok=True)
-    results, used = [], set()
-    with ctx, cached_prompt_features(model):  # bf16/fp32 as chosen; prompts once
-        for path in inputs:
-            spikes = torch.from_numpy(load_window(path, window, frame, height, width))
-            data = model.data_preprocessor(dict(inputs=[spikes], data_samples=None))
-            sample = to_float32(model(data['inputs'], None, mode='predict')[0])
-            stem, ext = osp.splitext(osp.basename(path))
-            if stem in used:  # a.dat and a.npz in one call: keep both outputs
-                stem = f'{stem}_{ext.lstrip(".")}'
-            used.add(stem)
-            entry = dict(input=path, frames=int(spikes.shape[0]),
-                         image=osp.join(out_dir, f'{stem}.png'))
-            atomic_save_image(entry['image'], _to_png(sample.pred_img))
-            if save_coarse and 'pred_coarse' in sample:
-                entry['coarse'] = osp.join(out_dir, f'{stem}_coarse.png')
-                atomic_save_image(entry['coarse'], _to_png(sample.pred_coarse))
-            if 'pred_score' in sample and names:
-                scores = sample.pred_score.float().cpu()
-                k = min(topk, len(scores))
-                top = scores.topk(k)
-                entry['topk'] = [dict(label=int(i), name=names[int(i)], score=float(s))
-                                 for s, i in zip(top.values, top.indices)]
-            results.append(entry)
-    atomic_write_json(osp.join(out_dir, 'predictions.json'), results)
-    return results
+    predictions = _Predictions(osp.join(out_dir, PREDICTIONS))
+    predictions.flush()  # an older predictions.json never stays beside this run's images
+    try:
+        with ctx, cached_prompt_features(model):  # bf16/fp32 as chosen; prompts once
+            for path, stem in zip(inputs, stems):
+                try:
+                    entry = _infer_one(model, path, stem, out_dir, window, names, frame, height,
+                                       width, save_coarse, topk)
+                except SpikeCLIPError as e:
+                    if not skip_errors:
+                        raise
+                    entry = dict(input=path, error=str(e))
+                predictions.add(entry)
+    finally:
+        predictions.flush()
+    return predictions.entries
+
+
+def _infer_one(model, path, stem, out_dir, window, names, frame, height, width, save_coarse,
+               topk) -> dict:
+    spikes = torch.from_numpy(load_window(path, window, frame, height, width))
+    data = model.data_preprocessor(dict(inputs=[spikes], data_samples=None))
+    sample = to_float32(model(data['inputs'], None, mode='predict')[0])
+    _check_finite(path, sample)
+    entry = dict(input=path, frames=int(spikes.shape[0]), image=osp.join(out_dir, f'{stem}.png'))
+    atomic_save_image(entry['image'], _to_png(sample.pred_img))
+    if save_coarse and 'pred_coarse' in sample:
+        entry['coarse'] = osp.join(out_dir, f'{stem}_coarse.png')
+        atomic_save_image(entry['coarse'], _to_png(sample.pred_coarse))
+    if 'pred_score' in sample and names:
+        scores = sample.pred_score.float().cpu()
+        top = scores.topk(min(topk, len(scores)))
+        entry['topk'] = [dict(label=int(i), name=names[int(i)], score=float(s))
+                         for s, i in zip(top.values, top.indices)]
+    return entry

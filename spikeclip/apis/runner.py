@@ -15,6 +15,7 @@ from mmengine.logging import print_log
 from mmengine.registry import Registry
 from mmengine.runner import Runner
 
+from ..utils.atomic import remove_stale_temporaries
 from ..utils.checkpoint import load_checkpoint_file, register_safe_globals
 from ..utils.errors import CheckpointError, ConfigError
 
@@ -181,10 +182,8 @@ def build_runner(cfg: Config) -> Runner:
 
 
 # Step checkpoints written by MMEngine's CheckpointHook (epoch_3.pth, iter_500.pth,
-# best_PSNR_epoch_3.pth), and temporaries that a killed atomic write left
-# (.epoch_3.pth.ab1_x9z2.tmp, see spikeclip.utils.atomic).
+# best_PSNR_epoch_3.pth).
 _CHECKPOINT_NAME = re.compile(r'(?:^|_)(?:epoch|iter)_\d+\.pth$')
-_STALE_TEMPORARY = re.compile(r'^\..+\.[a-z0-9_]{8}\.tmp$')
 
 
 def find_resume_checkpoint(work_dir: str) -> Optional[Tuple[str, dict]]:
@@ -274,23 +273,6 @@ def claim_work_dir(work_dir: str, force: bool = False) -> Optional[str]:
     print_log(f'--force: moved the earlier run\'s {", ".join(names)} to {backup}',
               logger='current', level=logging.WARNING)
     return backup
-
-
-def remove_stale_temporaries(folder: str) -> List[str]:
-    """Delete the temporary files that killed atomic writes left in ``folder`` (not recursive).
-
-    Only call this when no other process writes to ``folder``.
-
-    Returns:
-        list[str]: The deleted paths.
-    """
-    removed = []
-    for name in os.listdir(folder) if osp.isdir(folder) else []:
-        path = osp.join(folder, name)
-        if _STALE_TEMPORARY.match(name) and osp.isfile(path):
-            os.remove(path)
-            removed.append(path)
-    return removed
 
 
 def prepare_resume(cfg: Config, checkpoint: str = 'auto') -> Optional[str]:

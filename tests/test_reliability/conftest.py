@@ -59,6 +59,22 @@ PLUGINS = {
                 bad = float('nan') if it >= 2 else 0.0
                 return self.loss_weight * (pred.mean() * 0 + bad)
         ''',
+    'reliability_slow_reader.py': '''
+        """Inference that takes 0.4 s per input (patches the reader), to interrupt it mid-run."""
+        import time
+
+        from spikeclip.apis import inference
+
+        _load_window = inference.load_window
+
+
+        def slow_load_window(*args, **kwargs):
+            time.sleep(0.4)
+            return _load_window(*args, **kwargs)
+
+
+        inference.load_window = slow_load_window
+        ''',
 }
 
 
