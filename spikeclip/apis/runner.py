@@ -26,18 +26,21 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
 
     The work dir defaults to ``work_dirs/<config name>``; the launcher is stored in the config.
     ``custom_imports`` given in ``cfg_options`` are imported too (MMEngine imports only those
-    of the file).
+    of the file). The LR schedule follows the final ``train_cfg`` (:func:`follow_max_epochs`).
 
     Raises:
-        ConfigError: The file does not exist, or a custom import fails.
+        ConfigError: The file does not exist, a custom import fails, or ``train_cfg`` is
+            unusable.
     """
     if not osp.isfile(path):
         raise ConfigError(f'config file {path!r} does not exist')
     cfg = Config.fromfile(path)
+    file_epochs = (cfg.get('train_cfg') or {}).get('max_epochs')
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
         if any(k.split('.')[0] == 'custom_imports' for k in cfg_options):
             import_custom_modules(cfg.custom_imports)
+    follow_max_epochs(cfg, file_epochs, cfg_options)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
@@ -48,6 +51,50 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
         # two runs of one config within a second (tests, train-all) must not share them.
         cfg.experiment_name = f'{osp.splitext(osp.basename(path))[0]}_{uuid.uuid4().hex[:6]}'
     return cfg
+
+
+def follow_max_epochs(cfg: Config, file_epochs: Optional[int],
+                      cfg_options: Optional[dict] = None) -> None:
+    """Make the LR schedule follow ``train_cfg.max_epochs`` as it is after ``--cfg-options``.
+
+    Schedule files compute their length when they are parsed (``T_max=max_epochs``), so
+    ``--cfg-options train_cfg.max_epochs=20`` left a 10-epoch cosine that fell to ``eta_min`` at
+    epoch 10 and climbed back. Here every by-epoch scheduler's ``T_max`` and ``end`` that equal
+    the file's ``max_epochs`` (and were not set in ``cfg_options`` themselves) take the final
+    value, and ``T_max`` is measured from the scheduler's ``begin``. Schedulers without them get
+    ``end = max_epochs`` from MMEngine's Runner, and ``T_max = end - begin``.
+
+    Args:
+        cfg (Config): The config, overrides applied.
+        file_epochs (int, optional): ``train_cfg.max_epochs`` as the file set it.
+        cfg_options (dict, optional): The overrides (their own schedule keys are kept).
+
+    Raises:
+        ConfigError: ``train_cfg.max_epochs`` is not a positive integer.
+    """
+    train_cfg = cfg.get('train_cfg') or {}
+    epochs = train_cfg.get('max_epochs')
+    if epochs is None:
+        return
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ConfigError(f'train_cfg.max_epochs must be a positive integer, got {epochs!r}')
+    if file_epochs is None or epochs == file_epochs:
+        return
+    schedulers = cfg.get('param_scheduler') or []
+    if isinstance(schedulers, dict):
+        schedulers, prefix = [schedulers], ['param_scheduler']
+    else:
+        prefix = [f'param_scheduler.{i}' for i in range(len(schedulers))]
+    given = set(cfg_options or {})
+    for scheduler, name in zip(schedulers, prefix):
+        if not isinstance(scheduler, dict) or not scheduler.get('by_epoch', True):
+            continue
+        begin = scheduler.get('begin', 0)
+        for key, value in (('end', epochs), ('T_max', epochs - begin)):
+            if scheduler.get(key) == file_epochs and f'{name}.{key}' not in given:
+                scheduler[key] = value
+                print_log(f'{name}.{key} follows train_cfg.max_epochs={epochs}: {value}',
+                          logger='current')
 
 
 def import_custom_modules(custom_imports: dict) -> None:
