@@ -10,7 +10,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from ..fileio import center_window, dat_num_frames, read_dat, read_npz
+from ..fileio import center_window, dat_num_frames, npz_num_frames, read_dat, read_npz
 from ..models.stages.base import load_stage_checkpoint
 from ..registry import MODELS
 from ..utils.atomic import atomic_save_image, atomic_write_json, remove_stale_temporaries
@@ -107,25 +107,35 @@ def load_window(path: str, window: Optional[int], frame: Optional[int] = None,
                 height: int = 250, width: int = 400) -> np.ndarray:
     """The ``window`` frames of a recording centred on ``frame`` (its temporal centre by default).
 
-    ``.dat`` files are read without decoding frames outside the window.
+    Only the window is read and decoded (``.dat``: the window's bytes; ``.npz``: the ``spk``
+    member up to the window's end), after the recording's length has been checked against the
+    window from the file's size or header.
 
     Returns:
         np.ndarray: ``[T, H, W]`` uint8 spikes.
+
+    Raises:
+        SpikeFormatError: Unknown type, unreadable or malformed file, a recording shorter than
+            the window (the message names the file and both lengths), or ``frame`` outside it.
     """
     ext = osp.splitext(path)[1].lower()
     if ext == '.dat':
         total = dat_num_frames(path, height, width)
-        if frame is not None and not 0 <= frame < total:
-            raise SpikeFormatError(f'{path}: --frame {frame} is outside the {total} frames')
-        start, stop = center_window(total, window, frame)
+        what = f'{total} frames of {height}x{width}'
+    elif ext == '.npz':
+        total = npz_num_frames(path)
+        what = f'{total} frames'
+    else:
+        raise SpikeFormatError(f'{path}: unknown spike file type {ext!r}; expected .dat or .npz')
+    if window is not None and total < window:
+        raise SpikeFormatError(f'{path}: the model needs a window of {window} frames, but the '
+                               f'recording holds only {what}')
+    if frame is not None and not 0 <= frame < total:
+        raise SpikeFormatError(f'{path}: --frame {frame} is outside the {total} frames')
+    start, stop = center_window(total, window, frame)
+    if ext == '.dat':
         return read_dat(path, height, width, start, stop - start)
-    if ext == '.npz':
-        spikes = read_npz(path, require_label=False).spikes
-        if frame is not None and not 0 <= frame < len(spikes):
-            raise SpikeFormatError(f'{path}: --frame {frame} is outside the {len(spikes)} frames')
-        start, stop = center_window(len(spikes), window, frame)
-        return spikes[start:stop]
-    raise SpikeFormatError(f'{path}: unknown spike file type {ext!r}; expected .dat or .npz')
+    return read_npz(path, require_label=False, start=start, num_frames=stop - start).spikes
 
 
 def _to_png(img: torch.Tensor) -> np.ndarray:
