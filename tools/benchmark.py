@@ -8,14 +8,13 @@ A checkpoint (stage or combined) is benchmarked with its weights, a ``.py`` conf
 weights. Prints a table and, with ``--out``, writes every figure as JSON (atomically).
 """
 import argparse
-import sys
 
 from spikeclip.apis.benchmark import format_table, run_benchmark
 from spikeclip.apis.fast_inference import AMP_MODES, retain_freed_memory
 from spikeclip.apis.runner import DictAction
 from spikeclip.utils.atomic import atomic_write_json
+from spikeclip.utils.cli import run_cli
 from spikeclip.utils.env import OFFLINE_HELP, set_offline
-from spikeclip.utils.errors import SpikeCLIPError
 
 
 def parse_args(argv=None):
@@ -59,7 +58,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except SpikeCLIPError as e:
-        sys.exit(f'error: {e}')
+    run_cli(main)

@@ -6,12 +6,11 @@ level, stronger noise, motion in every window), and prints the margins in dB PSN
 """
 import argparse
 import os.path as osp
-import sys
 
 from spikeclip.apis.quality import demo_quality_report, format_report
 from spikeclip.utils.atomic import atomic_write_json
+from spikeclip.utils.cli import run_cli
 from spikeclip.utils.env import OFFLINE_HELP, set_offline
-from spikeclip.utils.errors import SpikeCLIPError
 
 
 def main(argv=None):
@@ -33,7 +32,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except SpikeCLIPError as e:
-        sys.exit(f'error: {e}')
+    run_cli(main)

@@ -1,10 +1,9 @@
 """Combine stage checkpoints: ``--coarse A --prompt B --refine C --out combined.pth``."""
 import argparse
-import sys
 
 from spikeclip.apis.combine import combine_checkpoints
+from spikeclip.utils.cli import run_cli
 from spikeclip.utils.env import OFFLINE_HELP, set_offline
-from spikeclip.utils.errors import SpikeCLIPError
 
 
 def main(argv=None):
@@ -21,7 +20,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except SpikeCLIPError as e:
-        sys.exit(f'error: {e}')
+    run_cli(main)

@@ -1,9 +1,8 @@
 """The whole pipeline on the embedded default data, offline (``make demo``)."""
 import argparse
-import sys
 
 from spikeclip.apis.demo import run_demo
-from spikeclip.utils.errors import SpikeCLIPError
+from spikeclip.utils.cli import run_cli
 
 
 def main(argv=None):
@@ -17,7 +16,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except (SpikeCLIPError, RuntimeError) as e:
-        sys.exit(f'error: {e}')
+    run_cli(main, errors=(RuntimeError, ))

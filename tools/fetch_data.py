@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from spikeclip.datasets import fetch
+from spikeclip.utils.cli import run_cli
 
 
 def parse_args(argv=None):
@@ -42,4 +43,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_cli(main)

@@ -8,10 +8,9 @@ model config; ``--config`` replaces it, ``--cfg-options model.<field>=...`` over
 import argparse
 import sys
 
-from mmengine.config import DictAction
-
 from spikeclip.apis import infer_files, init_model
 from spikeclip.apis.fast_inference import AMP_MODES, retain_freed_memory
+from spikeclip.apis.runner import DictAction
 from spikeclip.utils.cli import run_cli
 from spikeclip.utils.env import OFFLINE_HELP, set_offline
 from spikeclip.utils.errors import SpikeCLIPError

@@ -5,16 +5,14 @@ image grid (spike count, TFP, coarse, refined, reference) is saved there and sho
 """
 import argparse
 import os.path as osp
-import sys
-
-from mmengine.config import DictAction
 
 from spikeclip.apis import build_runner, load_config
 from spikeclip.apis.inference import model_cfg_from_checkpoint
-from spikeclip.apis.runner import check_checkpoint_stage
+from spikeclip.apis.runner import DictAction, check_checkpoint_stage
 from spikeclip.utils.atomic import atomic_write_json
+from spikeclip.utils.cli import run_cli
 from spikeclip.utils.env import OFFLINE_HELP, set_offline
-from spikeclip.utils.errors import ConfigError, SpikeCLIPError
+from spikeclip.utils.errors import ConfigError
 
 
 def parse_args(argv=None):
@@ -61,7 +59,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except SpikeCLIPError as e:
-        sys.exit(f'error: {e}')
+    run_cli(main)

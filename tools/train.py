@@ -2,12 +2,10 @@
 import argparse
 import sys
 
-from mmengine.config import DictAction
-
 from spikeclip.apis import build_runner, load_config
-from spikeclip.apis.runner import claim_work_dir, prepare_resume
+from spikeclip.apis.runner import DictAction, claim_work_dir, prepare_resume, resume_command
+from spikeclip.utils.cli import run_cli
 from spikeclip.utils.env import OFFLINE_HELP, set_offline
-from spikeclip.utils.errors import SpikeCLIPError
 
 
 def parse_args(argv=None):
@@ -48,11 +46,12 @@ def main(argv=None):
         prepare_resume(cfg, args.resume)
     elif not cfg.get('resume'):
         claim_work_dir(cfg.work_dir, force=args.force)
-    build_runner(cfg).train()
+    try:
+        build_runner(cfg).train()
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f'interrupted; continue with: '
+                                f'{resume_command(sys.argv, cfg.work_dir)}') from None
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except SpikeCLIPError as e:  # bad input, and NonFiniteLossError for a NaN/Inf loss
-        sys.exit(f'error: {e}')
+    run_cli(main)

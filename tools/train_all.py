@@ -1,10 +1,9 @@
 """Train stages 1-3 in sequence and combine them: ``python tools/train_all.py demo``."""
 import argparse
-import sys
 
 from spikeclip.apis.train_all import train_all
+from spikeclip.utils.cli import run_cli
 from spikeclip.utils.env import OFFLINE_HELP, set_offline
-from spikeclip.utils.errors import SpikeCLIPError
 
 
 def main(argv=None):
@@ -24,7 +23,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except (SpikeCLIPError, RuntimeError) as e:
-        sys.exit(f'error: {e}')
+    run_cli(main, errors=(RuntimeError, ))

@@ -2,6 +2,7 @@
 import hashlib
 import os
 import os.path as osp
+import re
 import time
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -15,13 +16,9 @@ from ..models.stages.base import load_stage_checkpoint
 from ..registry import MODELS
 from ..utils.atomic import atomic_save_image, atomic_write_json, remove_stale_temporaries
 from ..utils.checkpoint import load_checkpoint_file
+from ..utils.device import check_device, default_device  # noqa: F401  (re-exported)
 from ..utils.errors import CheckpointError, ConfigError, SpikeCLIPError, SpikeFormatError
 from .fast_inference import cached_prompt_features, prepare_for_inference, to_float32
-
-
-def default_device() -> str:
-    """``'cuda'`` where a GPU is present, else ``'cpu'``."""
-    return 'cuda' if torch.cuda.is_available() else 'cpu'
 
 
 def _model_options(cfg_options: Optional[dict], checkpoint: str) -> dict:
@@ -84,8 +81,15 @@ def init_model(checkpoint: str, config: Optional[str] = None, device: Optional[s
     else:  # the stored config is not used
         ckpt = load_checkpoint_file(checkpoint)
         state = ckpt.get('state_dict', ckpt)
-        from .runner import load_config
+        from ..models.stages.base import STAGE_TITLES
+        from .runner import MODEL_STAGES, load_config
         model_cfg = load_config(config, options).model.to_dict()
+        stored = ((ckpt.get('meta') or {}).get('spikeclip') or {}).get('stage')
+        wanted = MODEL_STAGES.get(model_cfg.get('type'))
+        if stored in STAGE_TITLES and wanted is not None and stored != wanted:
+            raise CheckpointError(f'{checkpoint} is a checkpoint of {STAGE_TITLES[stored]}, but '
+                                  f'{config} builds {STAGE_TITLES[wanted]} '
+                                  f'({model_cfg["type"]}); use a config of its stage')
     # Stage 2/3 configs name earlier-stage checkpoints; the stored config names their parts.
     from .runner import explain_unregistered_types
     with DefaultScope.overwrite_default_scope('spikeclip'), explain_unregistered_types():
@@ -95,12 +99,30 @@ def init_model(checkpoint: str, config: Optional[str] = None, device: Optional[s
     if missing_parts:
         raise CheckpointError(f'{checkpoint} holds no weights for {", ".join(missing_parts)} of '
                               f'the {model_cfg.get("type")} model (a stage is missing)')
+    bad = [k for k, v in state.items()
+           if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f'{checkpoint}: the weights hold NaN or Inf values ({bad[0]}'
+                              f'{f" and {len(bad) - 1} more" if len(bad) > 1 else ""}); the '
+                              'training that wrote them diverged')
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
         raise CheckpointError(f'{checkpoint}: the weights do not fit the model '
-                              f'{model_cfg.get("type")}: {e}') from e
-    return model.to(device or default_device()).eval()
+                              f'{model_cfg.get("type")}: {_summary(e)}') from e
+    return model.to(check_device(device)).eval()
+
+
+def _summary(error: RuntimeError) -> str:
+    """torch's load_state_dict error, with long key lists shortened."""
+    lines = []
+    for line in str(error).splitlines():
+        keys = re.findall(r'"([^"]+)"', line)
+        if len(keys) > 4:
+            head = line.split(':')[0].strip()
+            line = f'{head}: {len(keys)} keys ({", ".join(keys[:3])}, ...)'
+        lines.append(line.strip())
+    return ' '.join(lines)
 
 
 def load_window(path: str, window: Optional[int], frame: Optional[int] = None,

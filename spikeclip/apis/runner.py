@@ -1,7 +1,10 @@
 """Config loading and Runner construction shared by tools/train.py, tools/test.py and tests."""
+import argparse
+import ast
 import contextlib
 import difflib
 import glob
+import inspect
 import logging
 import os
 import os.path as osp
@@ -10,7 +13,8 @@ import time
 import uuid
 from typing import Iterator, List, Optional, Tuple
 
-from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exported for tools)
+from mmengine.config import Config
+from mmengine.config import DictAction as _MMEngineDictAction
 from mmengine.logging import print_log
 from mmengine.registry import Registry
 from mmengine.runner import Runner
@@ -18,6 +22,126 @@ from mmengine.runner import Runner
 from ..utils.atomic import remove_stale_temporaries
 from ..utils.checkpoint import load_checkpoint_file, register_safe_globals
 from ..utils.errors import CheckpointError, ConfigError
+
+
+class DictAction(_MMEngineDictAction):
+    """MMEngine's ``--cfg-options`` action, with a usage error (not a traceback) for an item that
+    is not ``key=value``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        bad = [v for v in values if '=' not in v or v.startswith('=')]
+        if bad:
+            raise argparse.ArgumentError(self, f'{", ".join(map(repr, bad))}: expected '
+                                         'key=value (e.g. train_cfg.max_epochs=20)')
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _syntax_error_file(path: str, seen: Optional[set] = None) -> Optional[Tuple[str, SyntaxError]]:
+    """The file of a config's ``_base_`` chain that does not parse, and its error (MMEngine's
+    error does not name it)."""
+    seen = seen or set()
+    path = osp.abspath(path)
+    if path in seen or not osp.isfile(path):
+        return None
+    seen.add(path)
+    with open(path, encoding='utf-8', errors='replace') as f:
+        text = f.read()
+    try:
+        tree = ast.parse(text, filename=path)
+    except SyntaxError as e:
+        return path, e
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, 'id', None) == '_base_'
+                                                for t in node.targets):
+            try:
+                bases = ast.literal_eval(node.value)
+            except ValueError:
+                return None
+            for base in [bases] if isinstance(bases, str) else list(bases):
+                found = _syntax_error_file(osp.join(osp.dirname(path), base), seen)
+                if found:
+                    return found
+    return None
+
+
+def read_config(path: str) -> Config:
+    """``Config.fromfile`` with one-line errors.
+
+    Raises:
+        ConfigError: The file or one of its ``_base_`` files does not exist, does not parse
+            (the file and line are named), or fails when run.
+    """
+    if not osp.isfile(path):
+        raise ConfigError(f'config file {path!r} does not exist')
+    try:
+        return Config.fromfile(path)
+    except FileNotFoundError as e:
+        raise ConfigError(f'config {path}: a _base_ file does not exist: {e.filename or e}') \
+            from e
+    except SyntaxError as e:
+        where, err = _syntax_error_file(path) or (path, e)
+        raise ConfigError(f'config {where}, line {err.lineno}: syntax error: {err.msg}') from e
+    except Exception as e:  # the config's own code raised (NameError, ZeroDivisionError, ...)
+        first = str(e).splitlines()[0] if str(e) else ''
+        raise ConfigError(f'config {path} could not be read: {type(e).__name__}: {first}') \
+            from e
+
+
+# Top-level keys that --cfg-options may add although a config does not set them: the Runner's
+# own arguments and MMEngine's config keys.
+_RUNNER_KEYS = set(inspect.signature(Runner.__init__).parameters) - {'self', 'cfg'}
+_CONFIG_KEYS = {'custom_imports', 'work_dir', 'launcher'}
+_MISSING = object()
+
+
+def _lookup(cfg, key: str):
+    node = cfg
+    for part in key.split('.'):
+        if isinstance(node, (dict, Config)) and part in node:
+            node = node[part]
+        elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _MISSING
+    return node
+
+
+def _check_option(cfg: Config, key: str, value, path: str) -> None:
+    """A ``--cfg-options`` item names a key the config (or the Runner) knows at the top, and
+    gives a value of the kind the config has there."""
+    top = key.split('.')[0]
+    if top not in cfg and top not in _RUNNER_KEYS | _CONFIG_KEYS:
+        close = difflib.get_close_matches(top, sorted(set(cfg.keys()) | _RUNNER_KEYS), n=1)
+        hint = f' Did you mean {" or ".join(map(repr, close))}?' if close else ''
+        raise ConfigError(f'--cfg-options {key}: {path} has no {top!r} and the Runner takes no '
+                          f'such argument, so it would be ignored.{hint}')
+    parts = key.split('.')
+    for i in range(1, len(parts)):
+        node = _lookup(cfg, '.'.join(parts[:i]))
+        if node is _MISSING:
+            break
+        if node is not None and not isinstance(node, (dict, list, tuple)):
+            raise ConfigError(f'--cfg-options {key}={value!r}: {".".join(parts[:i])} is '
+                              f'{type(node).__name__} {node!r} in {path}, so it has no field '
+                              f'{parts[i]!r}')
+    old = _lookup(cfg, key)
+    if old is _MISSING or old is None or value is None:
+        return
+    numeric = (int, float)
+    if isinstance(old, bool) and not isinstance(value, bool) or \
+            isinstance(old, numeric) and not isinstance(old, bool) and \
+            not isinstance(value, numeric) or \
+            isinstance(old, int) and not isinstance(old, bool) and isinstance(value, float) and \
+            not value.is_integer():
+        raise ConfigError(f'--cfg-options {key}={value!r}: the config has {type(old).__name__} '
+                          f'{old!r} there')
+
+
+def _check_training(cfg: Config) -> None:
+    optimizer = (cfg.get('optim_wrapper') or {}).get('optimizer') or {}
+    lr = optimizer.get('lr') if isinstance(optimizer, dict) else None
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr < 0):
+        raise ConfigError(f'optim_wrapper.optimizer.lr must be a non-negative number, got {lr!r}')
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None,
@@ -29,18 +153,25 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
     of the file). The LR schedule follows the final ``train_cfg`` (:func:`follow_max_epochs`).
 
     Raises:
-        ConfigError: The file does not exist, a custom import fails, or ``train_cfg`` is
-            unusable.
+        ConfigError: The file (or a ``_base_`` file) does not exist or does not read; an
+            override names a top-level key that nothing uses, does not fit the config's
+            structure or gives a value of another kind (text for a number); a custom import
+            fails; ``train_cfg.max_epochs`` or the learning rate is unusable.
     """
-    if not osp.isfile(path):
-        raise ConfigError(f'config file {path!r} does not exist')
-    cfg = Config.fromfile(path)
+    cfg = read_config(path)
     file_epochs = (cfg.get('train_cfg') or {}).get('max_epochs')
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-        if any(k.split('.')[0] == 'custom_imports' for k in cfg_options):
-            import_custom_modules(cfg.custom_imports)
+    for key, value in (cfg_options or {}).items():
+        _check_option(cfg, key, value, path)
+        try:
+            cfg.merge_from_dict({key: value})
+        except Exception as e:  # TypeError/KeyError of a key that descends into a non-dict
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise ConfigError(f'--cfg-options {key}={value!r} does not fit {path}: '
+                              f'{first}') from e
+    if any(k.split('.')[0] == 'custom_imports' for k in cfg_options or {}):
+        import_custom_modules(cfg.custom_imports)
     follow_max_epochs(cfg, file_epochs, cfg_options)
+    _check_training(cfg)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
@@ -320,6 +451,32 @@ def claim_work_dir(work_dir: str, force: bool = False) -> Optional[str]:
     print_log(f'--force: moved the earlier run\'s {", ".join(names)} to {backup}',
               logger='current', level=logging.WARNING)
     return backup
+
+
+def resume_command(argv: List[str], work_dir: str) -> str:
+    """The command line that continues an interrupted ``tools/train.py`` run: ``argv`` with
+    ``--resume`` instead of ``--force``/``--resume [CKPT]``, and the run's ``--work-dir``."""
+    import shlex
+    import sys
+    args, i = [], 1
+    while i < len(argv):
+        arg = argv[i]
+        if arg == '--force':
+            i += 1
+            continue
+        if arg == '--resume':
+            i += 2 if i + 1 < len(argv) and not argv[i + 1].startswith('-') else 1
+            continue
+        if arg.startswith('--resume='):
+            i += 1
+            continue
+        if arg == '--work-dir':
+            i += 2
+            continue
+        args.append(arg)
+        i += 1
+    exe = 'python' if osp.basename(sys.executable).startswith('python') else sys.executable
+    return shlex.join([exe, argv[0], *args, '--work-dir', work_dir, '--resume'])
 
 
 def prepare_resume(cfg: Config, checkpoint: str = 'auto') -> Optional[str]:

@@ -51,6 +51,26 @@ def register_safe_globals() -> None:
 
 
 URL_PREFIXES = ('http://', 'https://')
+# Sentences of torch's errors that advise loading the file unsafely; never repeated.
+_UNSAFE_ADVICE = ('weights_only', 'trusted source', 'file an issue', 'documentation of torch.load')
+
+
+def _load_failure(error: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` failed, in one line, without torch's advice to load
+    the file unsafely."""
+    import re
+    text = str(error)
+    found = re.search(r'GLOBAL ([\w.]+)', text)
+    if found:
+        return (f'it holds {found.group(1)}, which is neither a tensor nor plain data (a pickle '
+                'that can run code); refused')
+    if 'Unsupported operand' in text or 'WeightsUnpickler' in text:
+        return 'it is not a PyTorch checkpoint, or it is corrupt (unreadable pickle data)'
+    if 'PytorchStreamReader' in text or isinstance(error, EOFError):
+        return 'it is corrupt or truncated (an incomplete copy or download?)'
+    sentences = [t.strip() for t in re.split(r'(?<=[.!?])\s+|\n+', text) if t.strip()]
+    kept = [t for t in sentences if not any(a in t for a in _UNSAFE_ADVICE)]
+    return f'{type(error).__name__}: {kept[0] if kept else "unreadable"}'
 
 
 def download_checkpoint(url: str) -> str:
@@ -104,14 +124,16 @@ def load_checkpoint_file(path: str, map_location: str = 'cpu') -> Dict[str, Any]
     if isinstance(path, str) and path.startswith(URL_PREFIXES):
         path = download_checkpoint(path)
     if not os.path.isfile(path):
-        raise CheckpointError(f'checkpoint {path!r} does not exist')
+        what = 'is a directory, not a file' if os.path.isdir(path) else 'does not exist'
+        raise CheckpointError(f'checkpoint {path!r} {what}')
+    if os.path.getsize(path) == 0:
+        raise CheckpointError(f'checkpoint {path!r} is empty (0 bytes)')
     register_safe_globals()
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
-        raise CheckpointError(
-            f'checkpoint {path!r} could not be loaded safely (weights_only=True): '
-            f'{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}') from e
+        raise CheckpointError(f'checkpoint {path!r} could not be loaded safely '
+                              f'(weights_only=True): {_load_failure(e)}') from e
     if not isinstance(ckpt, dict):
         raise CheckpointError(f'checkpoint {path!r} holds a {type(ckpt).__name__}, not a dict')
     return ckpt

@@ -46,3 +46,9 @@ class StageInfoHook(Hook):
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint.setdefault('meta', {})['spikeclip'] = self._info(runner)
+        # MMEngine stores every message-hub key with its "resume me" flag and, on --resume,
+        # warns about each flagged False (e.g. DeviceMetricsHook's figures) that the new run
+        # has not logged yet; keys that are not resumed need not be stored at all.
+        hub = checkpoint.get('message_hub')
+        if isinstance(hub, dict) and isinstance(hub.get('resumed_keys'), dict):
+            hub['resumed_keys'] = {k: v for k, v in hub['resumed_keys'].items() if v}
