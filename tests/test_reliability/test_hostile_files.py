@@ -16,12 +16,21 @@ from spikeclip.datasets import fetch
 from spikeclip.fileio import frame_bytes, write_dat
 from spikeclip.testing import REPO_ROOT
 
-# Runs a tool as __main__ and writes its peak resident memory (MiB) to a file when it exits.
+# Runs a tool as __main__ and writes its peak resident memory (MiB) to a file when it exits:
+# VmHWM of /proc/self/status, the peak of this process's own memory (ru_maxrss would include the
+# parent's memory at the time of the fork).
 PEAK_RSS = '''
-import atexit, resource, runpy, sys
+import atexit, runpy, sys
+
+
+def peak():
+    with open('/proc/self/status') as f:
+        kib = next(int(line.split()[1]) for line in f if line.startswith('VmHWM:'))
+    open(out, 'w').write(str(kib / 1024))
+
+
 out, tool = sys.argv[1], sys.argv[2]
-atexit.register(lambda: open(out, 'w').write(
-    str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)))
+atexit.register(peak)
 sys.argv = [tool] + sys.argv[3:]
 runpy.run_path(tool, run_name='__main__')
 '''
@@ -79,7 +88,7 @@ def test_a_short_dat_is_refused_before_decoding(trained_stages, tmp_path, tool_e
     assert result.stderr.strip().splitlines()[-1] == (
         f'error: {big}: the model needs a window of 200 frames, but the recording holds only '
         '150 frames of 4096x4096')
-    assert rss < 1500, rss  # decoding it would take 2.5 GB
+    assert rss < 1500, rss  # decoding it would take 2.5 GB more
     small = tmp_path / 'small.dat'
     write_dat(str(small), np.zeros((50, 24, 24), np.uint8))
     result = subprocess.run([sys.executable, 'tools/infer.py', trained_stages['coarse'], small,
