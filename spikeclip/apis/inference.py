@@ -75,6 +75,7 @@ def init_model(checkpoint: str, config: Optional[str] = None, device: Optional[s
             do not fit.
         ConfigError: Overrides that do not fit.
     """
+    device = check_device(device)  # before anything is loaded
     options = _model_options(cfg_options, checkpoint)
     if config is None:
         model_cfg, state = load_stage_checkpoint(checkpoint, resolve=True, cfg_options=options)
@@ -110,7 +111,7 @@ def init_model(checkpoint: str, config: Optional[str] = None, device: Optional[s
     except RuntimeError as e:
         raise CheckpointError(f'{checkpoint}: the weights do not fit the model '
                               f'{model_cfg.get("type")}: {_summary(e)}') from e
-    return model.to(check_device(device)).eval()
+    return model.to(device).eval()
 
 
 def _summary(error: RuntimeError) -> str:

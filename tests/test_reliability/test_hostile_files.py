@@ -76,7 +76,8 @@ def test_a_long_npz_reads_only_the_window(trained_stages, tmp_path, tool_env):
     assert rss - base_rss < 100, (base_rss, rss)
 
 
-def test_a_short_dat_is_refused_before_decoding(trained_stages, tmp_path, tool_env):
+def test_a_short_dat_is_refused_before_decoding(trained_stages, tmp_path, tool_env,
+                                                run_tool_here):
     side = 4096  # the largest frame side accepted
     big = tmp_path / 'sparse.dat'
     with open(big, 'wb') as f:  # 150 frames of 4096x4096: 315 MB, sparse on disk
@@ -91,12 +92,10 @@ def test_a_short_dat_is_refused_before_decoding(trained_stages, tmp_path, tool_e
     assert rss < 1500, rss  # decoding it would take 2.5 GB more
     small = tmp_path / 'small.dat'
     write_dat(str(small), np.zeros((50, 24, 24), np.uint8))
-    result = subprocess.run([sys.executable, 'tools/infer.py', trained_stages['coarse'], small,
-                             '--out-dir', tmp_path / 'out', '--height', '30000', '--width',
-                             '30000'], cwd=REPO_ROOT, env=tool_env, capture_output=True,
-                            text=True, timeout=300)
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == (
+    code, _, err = run_tool_here('infer', trained_stages['coarse'], small, '--out-dir',
+                                 tmp_path / 'out', '--height', '30000', '--width', '30000')
+    assert code == 1
+    assert err.strip().splitlines()[-1] == (
         f'error: {small}: frame size 30000x30000 (--height/--width) is out of range: both must '
         'be between 1 and 4096')
 

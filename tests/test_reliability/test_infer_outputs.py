@@ -31,14 +31,18 @@ def recording(path, level: float, frames: int = 200):
     return str(path)
 
 
-def test_inputs_with_colliding_names_get_their_own_outputs(trained_stages, tmp_path, tool_env):
+def infer_args(checkpoint, *args):
+    return [checkpoint, *args, '--device', 'cpu', '--height', SIZE, '--width', SIZE]
+
+
+def test_inputs_with_colliding_names_get_their_own_outputs(trained_stages, tmp_path,
+                                                          run_tool_here):
     names = ['a/x.dat', 'b/x.dat', 'c/x.dat', 'x_dat.dat', 'cat.dat', 'cat_coarse.dat']
     inputs = [recording(tmp_path / 'in' / n, 0.1 + 0.12 * i) for i, n in enumerate(names)]
     out = tmp_path / 'out'
-    result = subprocess.run(infer_command(trained_stages['refine'], *inputs, '--out-dir', out,
-                                          '--save-coarse'), cwd=REPO_ROOT, env=tool_env,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    code, _, err = run_tool_here('infer', *infer_args(trained_stages['refine'], *inputs,
+                                                      '--out-dir', out, '--save-coarse'))
+    assert code == 0, err[-3000:]
     entries = json.loads((out / 'predictions.json').read_text())
     assert [e['input'] for e in entries] == inputs
     assert [osp.basename(e['image']) for e in entries] == [
@@ -70,25 +74,23 @@ def batch(tmp_path):
     return [good1, str(bad), good2], out
 
 
-def test_a_bad_input_keeps_the_predictions_before_it(trained_stages, batch, tool_env):
+def test_a_bad_input_keeps_the_predictions_before_it(trained_stages, batch, run_tool_here):
     inputs, out = batch
-    result = subprocess.run(infer_command(trained_stages['coarse'], *inputs, '--out-dir', out),
-                            cwd=REPO_ROOT, env=tool_env, capture_output=True, text=True,
-                            timeout=300)
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1].startswith(f'error: {inputs[1]}: 1000 bytes')
+    code, _, err = run_tool_here('infer', *infer_args(trained_stages['coarse'], *inputs,
+                                                      '--out-dir', out))
+    assert code == 1
+    assert err.strip().splitlines()[-1].startswith(f'error: {inputs[1]}: 1000 bytes')
     entries = json.loads((out / 'predictions.json').read_text())
     assert [e['input'] for e in entries] == inputs[:1]
     assert osp.isfile(entries[0]['image'])
 
 
-def test_skip_errors_goes_on_and_reports_the_bad_files(trained_stages, batch, tool_env):
+def test_skip_errors_goes_on_and_reports_the_bad_files(trained_stages, batch, run_tool_here):
     inputs, out = batch
-    result = subprocess.run(infer_command(trained_stages['coarse'], *inputs, '--out-dir', out,
-                                          '--skip-errors'), cwd=REPO_ROOT, env=tool_env,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
+    code, stdout, err = run_tool_here('infer', *infer_args(trained_stages['coarse'], *inputs,
+                                                           '--out-dir', out, '--skip-errors'))
+    assert code == 1
+    lines = err.strip().splitlines()
     assert lines[-2].startswith(f'skipped {inputs[1]}: 1000 bytes is not a whole number')
     assert lines[-1] == ('error: 1 of 3 inputs could not be processed (listed above and in '
                          'predictions.json)')
@@ -96,7 +98,7 @@ def test_skip_errors_goes_on_and_reports_the_bad_files(trained_stages, batch, to
     assert [e['input'] for e in entries] == inputs
     assert 'error' in entries[1] and 'image' not in entries[1]
     assert all(osp.isfile(entries[i]['image']) for i in (0, 2))
-    assert f'{inputs[2]}: {entries[2]["image"]}' in result.stdout
+    assert f'{inputs[2]}: {entries[2]["image"]}' in stdout
 
 
 @pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGKILL])

@@ -21,8 +21,9 @@ def test_a_longer_run_decays_the_lr_once_to_the_end(tmp_path, run_train):
     assert 'param_scheduler.0.T_max follows train_cfg.max_epochs=12: 12' in result.stdout
 
 
-def test_zero_epochs_is_a_clear_error(tmp_path, run_train):
-    result = run_train(tmp_path / 'work', options=['train_cfg.max_epochs=0'])
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == (
+def test_zero_epochs_is_a_clear_error(tmp_path, run_tool_here):
+    code, _, err = run_tool_here('train', 'configs/coarse_demo.py', '--work-dir', tmp_path / 'w',
+                                 '--cfg-options', 'train_cfg.max_epochs=0')
+    assert code == 1
+    assert err.strip().splitlines()[-1] == (
         'error: train_cfg.max_epochs must be a positive integer, got 0')
