@@ -43,7 +43,7 @@ def main(argv=None):
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume is not None:
-        prepare_resume(cfg, args.resume)
+        prepare_resume(cfg, args.resume, force=args.force)
     elif not cfg.get('resume'):
         claim_work_dir(cfg.work_dir, force=args.force)
     try:

@@ -479,7 +479,7 @@ def resume_command(argv: List[str], work_dir: str) -> str:
     return shlex.join([exe, argv[0], *args, '--work-dir', work_dir, '--resume'])
 
 
-def prepare_resume(cfg: Config, checkpoint: str = 'auto') -> Optional[str]:
+def prepare_resume(cfg: Config, checkpoint: str = 'auto', force: bool = False) -> Optional[str]:
     """Point ``cfg`` at the checkpoint to resume from and take over the interrupted run's seed.
 
     The seed must be known before the Runner is built: the training sampler draws its shuffling
@@ -491,20 +491,32 @@ def prepare_resume(cfg: Config, checkpoint: str = 'auto') -> Optional[str]:
         cfg (Config): The training config (``work_dir`` set).
         checkpoint (str): A checkpoint file, or ``'auto'`` for :func:`find_resume_checkpoint` in
             the work dir (whose stale temporaries are deleted first). Defaults to ``'auto'``.
+        force (bool): Where ``'auto'`` finds no checkpoint to resume from but the work dir holds
+            an earlier run's files (a ``<stage>_best.pth`` alone), move them aside and train
+            afresh instead of refusing. Defaults to False.
 
     Returns:
         str | None: The checkpoint, or None where ``'auto'`` found none (training starts afresh).
 
     Raises:
         CheckpointError: ``checkpoint`` is missing, truncated or unsafe.
+        ConfigError: ``'auto'`` found nothing to resume from, but training afresh would
+            overwrite an earlier run's files (see :func:`claim_work_dir`).
     """
     if checkpoint == 'auto':
         for path in remove_stale_temporaries(cfg.work_dir):
             print_log(f'removed {path}, left by an interrupted save', logger='current')
         found = find_resume_checkpoint(cfg.work_dir)
         if found is None:
-            print_log(f'--resume: no checkpoint to resume from in {cfg.work_dir}; training '
-                      'from scratch', logger='current', level=logging.WARNING)
+            if earlier_run_files(cfg.work_dir) and not force:
+                raise ConfigError(
+                    f'--resume: {cfg.work_dir} holds {", ".join(earlier_run_files(cfg.work_dir))} '
+                    'but no checkpoint to resume from (epoch_*.pth, iter_*.pth); pass --force to '
+                    'start afresh (they are moved to a previous_<time> folder) or train '
+                    'elsewhere with --work-dir DIR')
+            claim_work_dir(cfg.work_dir, force=True)
+            print_log(f'--resume: no checkpoint in {cfg.work_dir} yet; training from the start',
+                      logger='current')
             cfg.resume, cfg.load_from = False, None
             return None
         checkpoint, meta = found

@@ -42,3 +42,17 @@ def test_a_fresh_run_is_refused_where_a_trained_run_lives(tmp_path, run_train, t
     assert 'last_checkpoint' in os.listdir(moved)
     assert os.path.isfile(best) and os.stat(best).st_mtime_ns != stamp
     assert stage_paths('demo', str(root))['coarse'] == best
+
+
+def test_resume_never_restarts_over_a_lone_best_checkpoint(tmp_path, run_tool_here):
+    work = tmp_path / 'work'
+    work.mkdir()
+    (work / 'coarse_best.pth').write_bytes(b'a trained model')  # its epoch files deleted
+    code, _, err = run_tool_here('train', 'configs/coarse_demo.py', '--work-dir', work,
+                                 '--resume')
+    assert code == 1
+    assert err.strip().splitlines()[-1] == (
+        f'error: --resume: {work} holds coarse_best.pth but no checkpoint to resume from '
+        '(epoch_*.pth, iter_*.pth); pass --force to start afresh (they are moved to a '
+        'previous_<time> folder) or train elsewhere with --work-dir DIR')
+    assert (work / 'coarse_best.pth').read_bytes() == b'a trained model'
