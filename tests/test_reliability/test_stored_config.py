@@ -97,7 +97,7 @@ CASES = {
                 'meta.spikeclip.model.data_preprocessor._scope_ is set'),
     'unimported module name': ('coarse', lambda m, cfg: cfg['encoder'].update(type='antigravity'),
                                "meta.spikeclip.model.encoder.type='antigravity' is not a "
-                               'registered encoder (registered: LRN, SpikingUNet, TFI, TFP)'),
+                               'registered encoder (registered: LRN, SpikingUNet, TFI, TFP'),
 }
 
 
