@@ -6,6 +6,7 @@ the tests run the CLIP stages offline; its features mean nothing (real runs use 
 import argparse
 
 from spikeclip.models.clip import save_tiny_clip
+from spikeclip.utils.cli import run_cli
 
 
 def main(argv=None):
@@ -17,4 +18,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

@@ -53,7 +53,7 @@ def combine_checkpoints(coarse: str, prompt: str, refine: str, out: str) -> dict
     """
     c_cfg, c_sd = load_stage_checkpoint(coarse, 'coarse')
     p_cfg, p_sd = load_stage_checkpoint(prompt, 'prompt')
-    r_cfg, r_sd = load_stage_checkpoint(refine, 'refine')
+    r_cfg, r_sd = load_stage_checkpoint(refine, 'refine', resolve=True)  # builds its CLIP
     _check_part('encoder', c_cfg['encoder'], c_sd, coarse, p_cfg['coarse'], p_sd, prompt)
     _check_part('encoder', c_cfg['encoder'], c_sd, coarse, r_cfg['parts']['encoder'], r_sd,
                 refine)

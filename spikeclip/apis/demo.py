@@ -24,15 +24,20 @@ def _run(cmd: Sequence[str], what: str) -> None:
 
 
 def run_demo(work_root: str = 'work_dirs', stage_options: Optional[Dict[str, list]] = None,
-             test_options: Sequence[str] = ()) -> dict:
+             test_options: Sequence[str] = (), force: bool = False) -> dict:
     """Train stages 1-3 on the embedded data, combine, test with visualisations, and infer on
     one simulated ``.dat`` recording. Returns the paths and figures it printed.
+
+    Running it again resumes every stage from its work dir (finished stages are not trained
+    again) and redoes the combination, test and inference; ``force`` retrains all stages, moving
+    the earlier checkpoints to ``previous_<time>`` folders.
 
     Args:
         work_root (str): Everything goes to ``<work_root>/demo``. Defaults to ``'work_dirs'``.
         stage_options (dict, optional): Extra ``key=value`` overrides per stage (tests shrink the
             run with these).
         test_options (Sequence[str]): Overrides for the test run.
+        force (bool): Retrain every stage. Defaults to False.
     """
     start = time.time()
     root = osp.join(work_root, 'demo')
@@ -45,7 +50,7 @@ def run_demo(work_root: str = 'work_dirs', stage_options: Optional[Dict[str, lis
     options = {s: list((stage_options or {}).get(s, ())) for s in ('coarse', 'prompt', 'refine')}
     for s in ('prompt', 'refine'):
         options[s].append(f'model.clip.pretrained={tiny}')
-    paths = train_all('demo', work_root, stage_options=options)
+    paths = train_all('demo', work_root, stage_options=options, force=force)
 
     py, tools = sys.executable, osp.join(REPO_ROOT, 'tools')
     test_dir = osp.join(root, 'test')
