@@ -19,7 +19,8 @@ from spikeclip.utils.env import OFFLINE_HELP, set_offline
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='SpikeCLIP speed benchmark')
-    parser.add_argument('source', help='stage checkpoint, combined model file or .py config')
+    parser.add_argument('source', help='stage checkpoint, combined model file, pretrained:NAME '
+                        'or .py config')
     parser.add_argument('--batch-size', type=int, default=1, help='samples per call')
     parser.add_argument('--height', type=int, default=250, help='frame height')
     parser.add_argument('--width', type=int, default=400, help='frame width')

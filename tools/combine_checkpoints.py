@@ -8,7 +8,8 @@ from spikeclip.utils.env import OFFLINE_HELP, set_offline
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description='Combine SpikeCLIP stage checkpoints')
-    parser.add_argument('--coarse', required=True, help='stage-1 checkpoint')
+    parser.add_argument('--coarse', required=True,
+                        help='stage-1 checkpoint (or pretrained:NAME, e.g. pretrained:real)')
     parser.add_argument('--prompt', required=True, help='stage-2 checkpoint')
     parser.add_argument('--refine', required=True, help='stage-3 checkpoint')
     parser.add_argument('--out', required=True, help='combined model file')

@@ -18,7 +18,8 @@ from spikeclip.utils.errors import SpikeCLIPError
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='SpikeCLIP inference on .dat / .npz files')
-    parser.add_argument('checkpoint', help='stage checkpoint or combined model file')
+    parser.add_argument('checkpoint', help='stage checkpoint or combined model file, or '
+                        'pretrained:NAME (e.g. pretrained:real, shipped with the toolkit)')
     parser.add_argument('inputs', nargs='+', help='.dat or .npz spike recordings')
     parser.add_argument('--out-dir', required=True, help='where PNGs and predictions.json go')
     parser.add_argument('--config', help='config whose model replaces the stored one')

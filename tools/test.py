@@ -9,6 +9,7 @@ import os.path as osp
 from spikeclip.apis import build_runner, load_config
 from spikeclip.apis.inference import model_cfg_from_checkpoint
 from spikeclip.apis.runner import DictAction, check_checkpoint_stage
+from spikeclip.pretrained import resolve_checkpoint
 from spikeclip.utils.atomic import atomic_write_json
 from spikeclip.utils.cli import run_cli
 from spikeclip.utils.env import OFFLINE_HELP, set_offline
@@ -18,8 +19,8 @@ from spikeclip.utils.errors import ConfigError
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test a SpikeCLIP model with MMEngine')
     parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', nargs='?', help='checkpoint (omit for non-learned '
-                        'baselines such as configs/baselines/tfp_demo.py)')
+    parser.add_argument('checkpoint', nargs='?', help='checkpoint or pretrained:NAME (omit for '
+                        'non-learned baselines such as configs/baselines/tfp_demo.py)')
     parser.add_argument('--work-dir', help='where logs and metrics go')
     parser.add_argument('--show-dir', help='save image grids here (relative to the work dir '
                         'unless absolute)')
@@ -37,6 +38,7 @@ def main(argv=None):
     set_offline(args.offline)
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     if args.checkpoint:
+        args.checkpoint = resolve_checkpoint(args.checkpoint)  # pretrained:NAME -> its file
         check_checkpoint_stage(cfg, args.checkpoint)
     if cfg.model.get('from_checkpoint'):
         if not args.checkpoint:

@@ -59,7 +59,8 @@ def init_model(checkpoint: str, config: Optional[str] = None, device: Optional[s
     """Build a stage or combined model and load its weights.
 
     Args:
-        checkpoint (str): A stage checkpoint or a combined model file (or an ``http(s)://`` URL).
+        checkpoint (str): A stage checkpoint or a combined model file, ``pretrained:<name>``
+            (a model shipped with the package, e.g. ``pretrained:real``), or an ``http(s)://`` URL.
         config (str, optional): A config file whose ``model`` replaces the one stored in the
             checkpoint.
         device (str, optional): Defaults to CUDA where available, else CPU.
@@ -76,6 +77,8 @@ def init_model(checkpoint: str, config: Optional[str] = None, device: Optional[s
         ConfigError: Overrides that do not fit.
     """
     device = check_device(device)  # before anything is loaded
+    from ..pretrained import resolve_checkpoint
+    checkpoint = resolve_checkpoint(checkpoint)
     options = _model_options(cfg_options, checkpoint)
     if config is None:
         model_cfg, state = load_stage_checkpoint(checkpoint, resolve=True, cfg_options=options)

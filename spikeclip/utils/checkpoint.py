@@ -110,8 +110,9 @@ def load_checkpoint_file(path: str, map_location: str = 'cpu') -> Dict[str, Any]
     """Load a checkpoint with ``weights_only=True``, turning failures into clear errors.
 
     Args:
-        path (str): Checkpoint file, or an ``http(s)://`` URL (downloaded once into torch's hub
-            cache by :func:`download_checkpoint`, then loaded like a local file).
+        path (str): Checkpoint file, ``pretrained:<name>`` (a model shipped in the package,
+            :mod:`spikeclip.pretrained`), or an ``http(s)://`` URL (downloaded once into torch's
+            hub cache by :func:`download_checkpoint`, then loaded like a local file).
         map_location (str): Device to map tensors to. Defaults to ``'cpu'``.
 
     Returns:
@@ -121,6 +122,9 @@ def load_checkpoint_file(path: str, map_location: str = 'cpu') -> Dict[str, Any]
         CheckpointError: The file is missing, truncated, or holds types that are not allow-listed.
     """
     import os
+
+    from ..pretrained import resolve_checkpoint
+    path = resolve_checkpoint(path)
     if isinstance(path, str) and path.startswith(URL_PREFIXES):
         path = download_checkpoint(path)
     if not os.path.isfile(path):

@@ -99,7 +99,7 @@ def load_stage_checkpoint(path: str, expected: Union[str, Tuple[str, ...]] = STA
     built from it.
 
     Args:
-        path (str): Checkpoint file.
+        path (str): Checkpoint file or ``pretrained:<name>``.
         expected (str | tuple[str]): Acceptable stage(s): ``'coarse'``, ``'prompt'``, ...
             Defaults to any stage.
         with_info (bool): Also return ``meta['spikeclip']`` (stage, sources, env, ...).
@@ -117,7 +117,9 @@ def load_stage_checkpoint(path: str, expected: Union[str, Tuple[str, ...]] = STA
         CheckpointError: Missing/unsafe file, not a SpikeCLIP checkpoint, the wrong stage, or a
             stored model config that could build anything but the toolkit's registered parts.
     """
+    from ...pretrained import resolve_checkpoint
     from .stored_config import prepare_stored_model_cfg
+    path = resolve_checkpoint(path)  # pretrained:<name> -> its file (relative paths resolve there)
     expected = (expected, ) if isinstance(expected, str) else tuple(expected)
     ckpt = load_checkpoint_file(path)
     info = (ckpt.get('meta') or {}).get('spikeclip')
