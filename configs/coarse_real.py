@@ -2,8 +2,8 @@
 # moving scenes simulated on the fly (configs/_base_/datasets/realistic.py). This recipe produced
 # the shipped pretrained model (`pretrained:real`, docs/pretrained.md):
 #   python tools/train.py configs/coarse_real.py
-# References are spike rates (nominal gain 1); the losses divide by each reference's mean so that
-# dim and bright scenes weigh alike.
+# References are spike rates (nominal gain 1); the losses divide by each reference's 0.98 quantile
+# (`relative=True`) so that dim and bright scenes weigh alike.
 _base_ = ['_base_/models/motion_unet.py', '_base_/datasets/realistic.py',
           '_base_/schedules/adamw_epochs.py', '_base_/default_runtime.py']
 
