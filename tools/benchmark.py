@@ -5,11 +5,14 @@
 --threads N --out FILE.json]``
 
 A checkpoint (stage or combined) is benchmarked with its weights, a ``.py`` config with random
-weights. Prints a table and, with ``--out``, writes every figure as JSON (atomically).
+weights. ``--vs OTHER...`` also times the stage-1 encoders of other models (``LABEL=SOURCE``) in the
+same run, in alternating rounds, each on a window of its own length:
+``python tools/benchmark.py pretrained:real --vs LRN-200=configs/_base_/models/lrn.py --threads 2``.
+Prints a table and, with ``--out``, writes every figure as JSON (atomically).
 """
 import argparse
 
-from spikeclip.apis.benchmark import format_table, run_benchmark
+from spikeclip.apis.benchmark import compare_coarse, format_comparison, format_table, run_benchmark
 from spikeclip.apis.fast_inference import AMP_MODES, retain_freed_memory
 from spikeclip.apis.runner import DictAction
 from spikeclip.utils.atomic import atomic_write_json
@@ -36,6 +39,9 @@ def parse_args(argv=None):
                         help='channels_last weights (default: auto, on with bf16/fp16)')
     parser.add_argument('--compile', action='store_true', help='torch.compile encoder/refiner')
     parser.add_argument('--threads', type=int, help='torch.set_num_threads')
+    parser.add_argument('--vs', nargs='+', metavar='[LABEL=]SOURCE',
+                        help='also time the stage-1 encoders of these models in the same run, '
+                        'in alternating rounds (ratios to the first and to TFP)')
     parser.add_argument('--out', help='write the figures to this JSON file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='overrides of the config, key=value (model.* for a checkpoint)')
@@ -52,6 +58,14 @@ def main(argv=None):
         amp=args.amp, channels_last='auto' if args.channels_last is None else args.channels_last,
         compile=args.compile, threads=args.threads, cfg_options=args.cfg_options)
     print(format_table(result))
+    if args.vs:
+        result['vs'] = compare_coarse(
+            [args.source, *args.vs], height=args.height, width=args.width,
+            batch_size=args.batch_size, iters=args.iters, warmup=args.warmup,
+            device=args.device, amp=args.amp,
+            channels_last='auto' if args.channels_last is None else args.channels_last,
+            threads=args.threads)
+        print(format_comparison(result['vs']))
     if args.out:
         atomic_write_json(args.out, result)
         print(f'figures: {args.out}')

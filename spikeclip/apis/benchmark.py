@@ -16,7 +16,12 @@ and ``.dat`` decoding of the same spikes: :func:`spikeclip.fileio.read_dat` agai
 Every stage reports latency percentiles, throughput, peak memory and GPU power, each also as a
 ratio to TFP's (``ratio_to_tfp``), so that figures from machines of different speed or load can
 be compared.
+
+:func:`compare_coarse` times the stage-1 encoders of several models in one run, in alternating
+rounds (A B C A B C ...) so that a machine whose speed drifts affects all of them alike, each on
+a window of its own length, with TFP on the longest window as the common baseline.
 """
+import contextlib
 import os
 import os.path as osp
 import platform
@@ -402,6 +407,134 @@ def _run(source, batch_size, height, width, frames, iters, warmup, device, amp, 
         load_average=list(os.getloadavg()) if hasattr(os, 'getloadavg') else None,
         **ctx.describe())
     return dict(meta=meta, stages=stages, dat_decode=decode)
+
+
+def _parse_labelled(source: str) -> tuple:
+    """``'LABEL=SOURCE'`` or ``'SOURCE'`` -> ``(label, source)``."""
+    if '=' in source and not source.startswith(('http://', 'https://')):
+        label, path = source.split('=', 1)
+        if label and path:
+            return label, path
+    return source, source
+
+
+def compare_coarse(sources: Sequence[str],
+                   height: int = 250,
+                   width: int = 400,
+                   batch_size: int = 1,
+                   iters: int = 20,
+                   warmup: int = 3,
+                   rounds: int = 5,
+                   device: Optional[str] = None,
+                   amp: str = 'auto',
+                   channels_last: Union[str, bool] = 'auto',
+                   threads: Optional[int] = None,
+                   spike_rate: float = 0.3,
+                   seed: int = 0) -> dict:
+    """Time the stage-1 encoders of several models in the same run (see module doc).
+
+    Args:
+        sources (Sequence[str]): Checkpoints, ``pretrained:NAME`` or ``.py`` configs, each
+            optionally as ``LABEL=SOURCE``.
+        height (int): Frame height H. Defaults to 250.
+        width (int): Frame width W. Defaults to 400.
+        batch_size (int): Samples per call. Defaults to 1.
+        iters (int): Timed calls per model, spread over ``rounds``. Defaults to 20.
+        warmup (int): Untimed calls per model first. Defaults to 3.
+        rounds (int): Alternations between the models. Defaults to 5.
+        device (str, optional): ``'cpu'`` or ``'cuda'``; CUDA where available by default.
+        amp (str): As :func:`run_benchmark`. Defaults to ``'auto'``.
+        channels_last (str | bool): As :func:`run_benchmark`. Defaults to ``'auto'``.
+        threads (int, optional): ``torch.set_num_threads`` for the run (restored afterwards).
+        spike_rate (float): Probability of a spike per pixel and frame. Defaults to 0.3.
+        seed (int): Seed of the random input. Defaults to 0.
+
+    Returns:
+        dict: ``meta`` and ``models``: per label its window, the timing figures,
+        ``ratio_to_tfp`` and ``ratio_to_first`` (p50 over the first model's p50).
+    """
+    if not sources:
+        raise ConfigError('compare_coarse needs at least one model')
+    if iters < 1 or rounds < 1 or warmup < 0:
+        raise ConfigError(f'iters and rounds must be at least 1 and warmup at least 0, got '
+                          f'{iters}, {rounds}, {warmup}')
+    check_frame_size(height, width)
+    previous_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        dev = torch.device(check_device(device))
+        gen = torch.Generator().manual_seed(seed)
+        entries, calls, ctxs = {}, {}, {}
+        longest = 0
+        for spec in sources:
+            label, source = _parse_labelled(spec)
+            if label in entries:
+                raise ConfigError(f'two models are labelled {label!r}; name them LABEL=SOURCE')
+            model = build_benchmark_model(source, str(dev))
+            model, ctx = prepare_for_inference(model, dev, amp, channels_last)
+            encoder = getattr(model, 'encoder', None)
+            if encoder is None:
+                raise ConfigError(f'{source}: the model {type(model).__name__} has no stage-1 '
+                                  'encoder to benchmark')
+            window = getattr(model.data_preprocessor, 'window', None) or 200
+            longest = max(longest, window)
+            raw = (torch.rand(batch_size, window, height, width, generator=gen) < spike_rate)
+            inputs = model.data_preprocessor(dict(inputs=raw.to(torch.uint8),
+                                                  data_samples=None))['inputs']
+            entries[label] = dict(source=source, encoder=type(encoder).__name__, window=window,
+                                  params=sum(p.numel() for p in encoder.parameters()),
+                                  **ctx.describe())
+            calls[label] = (lambda e=encoder, x=inputs: e(x))
+            ctxs[label] = ctx
+        from ..models.encoders import TFP
+        tfp_in = (torch.rand(batch_size, longest, height, width, generator=gen) < spike_rate)
+        tfp_in = tfp_in.float().to(dev)
+        tfp = TFP().to(dev)
+        calls['TFP'] = lambda: tfp(tfp_in)
+        entries['TFP'] = dict(source='TFP', encoder='TFP', window=longest, params=0)
+        ctxs['TFP'] = contextlib.nullcontext()
+        times = {label: [] for label in calls}
+        per_round = [iters // rounds + (1 if r < iters % rounds else 0) for r in range(rounds)]
+        with torch.inference_mode():
+            for label, fn in calls.items():
+                with ctxs[label]:
+                    time_calls(fn, 0, warmup, dev)
+            for n in per_round:
+                for label, fn in calls.items():
+                    if n:
+                        with ctxs[label]:
+                            times[label] += time_calls(fn, n, 0, dev)
+        for label in calls:
+            entries[label].update(summarize(times[label], batch_size))
+        add_ratios(entries, entries['TFP'])
+        first = entries[_parse_labelled(sources[0])[0]]
+        for entry in entries.values():
+            entry['ratio_to_first'] = entry['p50_ms'] / first['p50_ms']
+        meta = dict(device=str(dev), device_name=_device_name(dev),
+                    threads=torch.get_num_threads(), input_hw=[height, width],
+                    batch_size=batch_size, iters=iters, rounds=rounds, warmup=warmup,
+                    spike_rate=spike_rate, seed=seed, torch=torch.__version__,
+                    load_average=list(os.getloadavg()) if hasattr(os, 'getloadavg') else None)
+        return dict(meta=meta, models=entries)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def format_comparison(result: dict) -> str:
+    """:func:`compare_coarse`'s result as a plain-text table."""
+    m = result['meta']
+    lines = [f"stage 1 in one run on {m['device']} ({m['device_name']}), {m['threads']} threads, "
+             f"{m['input_hw'][0]}x{m['input_hw'][1]}, batch {m['batch_size']}, "
+             f"{m['iters']} calls each in {m['rounds']} alternating rounds"]
+    head = (f"{'model':<28}{'window':>7}{'params':>10}{'p50 ms':>9}{'p90 ms':>9}"
+            f"{'p50/first':>10}{'p50/TFP':>9}")
+    lines += [head, '-' * len(head)]
+    for label, e in result['models'].items():
+        lines.append(f"{label[:27]:<28}{e['window']:>7}{e['params']:>10,}{e['p50_ms']:>9.2f}"
+                     f"{e['p90_ms']:>9.2f}{e['ratio_to_first']:>10.2f}"
+                     f"{e['ratio_to_tfp']['p50_ms']:>9.1f}")
+    return '\n'.join(lines)
 
 
 def _device_name(device: torch.device) -> str:

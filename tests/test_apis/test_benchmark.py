@@ -11,6 +11,8 @@ from spikeclip.apis.benchmark import (
     FIGURES,
     benchmark_dat_decode,
     build_benchmark_model,
+    compare_coarse,
+    format_comparison,
     read_dat_per_frame,
     run_benchmark,
 )
@@ -110,6 +112,31 @@ def test_config_source_uses_random_weights_and_skips_missing_stages(tmp_path):
     assert meta['channels_last'] is False
     assert meta['input_shape'] == [1, 12, 32, 48] and meta['model_input_shape'] == [1, 8, 32, 48]
     assert set(meta['skipped']) == {'refine', 'classify'} and meta['pipeline_parts'] == ['coarse']
+
+
+def test_vs_times_several_encoders_in_one_run_each_on_its_own_window(tmp_path, capsys):
+    short, long_ = tmp_path / 'short.py', tmp_path / 'long.py'
+    short.write_text(COARSE_CFG)
+    long_.write_text(COARSE_CFG.replace('window=8', 'window=24'))
+    out = tmp_path / 'bench.json'
+    load_tool().main([str(short), '--vs', f'long={long_}', '--height', '32', '--width', '48',
+                      '--iters', '4', '--warmup', '1', '--device', 'cpu', '--amp', 'none',
+                      '--out', str(out)])
+    vs = json.loads(out.read_text())['vs']
+    models = vs['models']
+    assert list(models) == [str(short), 'long', 'TFP']
+    assert [models[k]['window'] for k in models] == [8, 24, 24]  # TFP on the longest window
+    assert models['long']['params'] > models[str(short)]['params'] > 0  # 24 vs 8 input bins
+    for e in models.values():
+        assert e['p50_ms'] > 0 and e['ratio_to_tfp']['p50_ms'] == pytest.approx(
+            e['p50_ms'] / models['TFP']['p50_ms'])
+        assert e['ratio_to_first'] == pytest.approx(e['p50_ms'] / models[str(short)]['p50_ms'])
+    assert models[str(short)]['ratio_to_first'] == 1.0
+    printed = capsys.readouterr().out
+    assert 'stage 1 in one run' in printed and 'long' in printed
+    with pytest.raises(ConfigError, match="two models are labelled 'a'"):
+        compare_coarse([f'a={short}', f'a={long_}'], **TINY)
+    assert 'p50/first' in format_comparison(compare_coarse([str(short)], rounds=2, **TINY))
 
 
 def test_configs_that_need_checkpoints_are_clear_errors(tmp_path):
