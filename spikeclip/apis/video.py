@@ -188,7 +188,10 @@ class _Engine:
                  channels_last: Union[str, bool] = 'auto'):
         self.model, self.ctx = prepare_for_inference(model, amp=amp, channels_last=channels_last)
         self.window = model_window(self.model)
-        self.names = list(getattr(self.model, 'class_names', []) or [])
+        # The class names where the model classifies (a CLIP and names; a stage-1 model may
+        # carry names without a CLIP).
+        self.names = list(getattr(self.model, 'class_names', []) or []) \
+            if getattr(self.model, 'clip', None) is not None else []
         self._stack = contextlib.ExitStack()
 
     def __enter__(self) -> '_Engine':
@@ -217,7 +220,10 @@ class _Engine:
             if 'pred_coarse' in sample:
                 coarse = np.ascontiguousarray(
                     sample.pred_coarse.reshape(sample.pred_coarse.shape[-2:]).cpu().numpy())
-            if 'pred_score' in sample and self.names:
+            if self.names:
+                if 'pred_score' not in sample:
+                    raise SpikeCLIPError(f'{path}: frame {c}: the {type(self.model).__name__} '
+                                         'has class names and a CLIP but gave no class scores')
                 scores = sample.pred_score.float().cpu().numpy()
             frames.append(Frame(int(c), image, coarse, scores))
         return frames
@@ -231,11 +237,11 @@ class _Engine:
         With ``prefetch``, a reader thread reads and batches the next group's windows while the
         model runs (a queue of one batch).
         """
-        groups = [list(centres[i:i + batch_size]) for i in range(0, len(centres), batch_size)]
         stream = WindowStream(reader, self.window, pad)
 
         def batches():
-            for i, group in enumerate(groups):
+            for i, first in enumerate(range(0, len(centres), batch_size)):
+                group = list(centres[first:first + batch_size])
                 if skip is not None and skip(i):
                     yield group, None
                 else:  # copies each window out of the stream's buffer
@@ -255,20 +261,23 @@ def _prefetched(items: Iterator, depth: int = 1) -> Iterator:
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
+    def put(entry) -> bool:  # False once the consumer has stopped
+        while not stop.is_set():
+            try:
+                q.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce():
         try:
             for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put((item, None)):
                     return
-            q.put((_END, None))
+            put((_END, None))
         except BaseException as e:  # handed to the consumer
-            q.put((_END, e))
+            put((_END, e))
 
     thread = threading.Thread(target=produce, name='spikeclip-window-reader', daemon=True)
     thread.start()
@@ -544,29 +553,32 @@ class _RecordingJob:
         else:
             atomic_write_json(path, record)
 
-    def _done(self) -> Callable[[int], bool]:
-        """``done(frame)``: its PNGs and (when classifying) its probabilities are on disk."""
+    def _done(self, scored: Optional[Dict[int, int]] = None) -> Callable[[int], bool]:
+        """``done(frame)``: its PNGs and (when classifying) its probabilities are on disk
+        (``scored``: the journal's frames, read here if None)."""
         present = set(os.listdir(self.folder)) if osp.isdir(self.folder) else set()
-        scored = _ScoreJournal.load(self.folder, len(self.names))[0] if self.names else None
+        if self.names and scored is None:
+            scored = _ScoreJournal.load(self.folder, len(self.names))[0]
 
         def done(c: int) -> bool:
             if osp.basename(self.image_path(c)) not in present:
                 return False
             if self.save_coarse and osp.basename(self.image_path(c, '_coarse')) not in present:
                 return False
-            return scored is None or c in scored
+            return not self.names or c in scored
 
         return done
 
     def _reconstruct(self, reader: SpikeReader) -> None:
         from tqdm import tqdm
         done, b, centres = self._done(), self.batch_size, self.centres
-        groups = [centres[i:i + b] for i in range(0, len(centres), b)]
+        groups = (centres[i:i + b] for i in range(0, len(centres), b))
         # A group counts as done only whole, so a rerun batches exactly as an unbroken run.
         skipped = {i for i, g in enumerate(groups) if all(done(c) for c in g)}
         journal = _ScoreJournal(self.folder, len(self.names)) if self.names else None
         mp4 = Mp4Writer(self.video, reader.height, reader.width, self.fps) if self.video else None
-        bar = tqdm(total=len(centres), initial=sum(len(groups[i]) for i in skipped),
+        bar = tqdm(total=len(centres), initial=sum(len(centres[i * b:(i + 1) * b])
+                                                   for i in skipped),
                    unit='frame', desc=osp.basename(self.path), disable=not self.progress,
                    dynamic_ncols=True, smoothing=0.1, mininterval=0.5)
 
@@ -608,54 +620,55 @@ class _RecordingJob:
 
     def entry(self, complete: bool) -> dict:
         """The predictions.json entry: what was written, the clip's label and, per frame, its
-        image(s) and top-k classes (only the frames on disk when not ``complete``)."""
+        image(s) and top-k classes (only the frames on disk when not ``complete``); the
+        per-frame list is read from disk whenever the file is written, never held."""
         c = self.centres
         entry = dict(input=self.path, folder=self.folder,
                      range=dict(start=c.start, stop=c.stop, step=c.step), count=len(c),
                      window=self.engine.window, pad=self.pad, complete=complete)
         if self.video and complete:
             entry.update(video=self.video, fps=self.fps)
-        done = self._done()
+        if self.names:
+            entry['clip'] = self._clip_label()
+        entry['per_frame'] = _Lazy(self._per_frame)
+        return entry
+
+    def _scored_frames(self) -> Iterator[Tuple[int, Optional[np.ndarray]]]:
+        """``(frame, probs or None)`` of the finished frames, in order."""
         rows, records = (_ScoreJournal.load(self.folder, len(self.names)) if self.names
                          else ({}, None))
-        if self.names:
-            entry['clip'] = self._clip_label(done, rows, records)
+        done = self._done(rows)
+        for c in self.centres:
+            if done(c):
+                yield c, None if records is None else records['probs'][rows[c]]
 
-        def per_frame() -> Iterator[dict]:
-            for i in self.centres:
-                if not done(i):
-                    continue
-                item = dict(frame=i, image=self.image_path(i))
-                if self.save_coarse:
-                    item['coarse'] = self.image_path(i, '_coarse')
-                if records is not None:
-                    item['topk'] = self._topk(records['probs'][rows[i]])
-                yield item
-
-        entry['per_frame'] = _Lazy(per_frame)
-        return entry
+    def _per_frame(self) -> Iterator[dict]:
+        for c, probs in self._scored_frames():
+            item = dict(frame=c, image=self.image_path(c))
+            if self.save_coarse:
+                item['coarse'] = self.image_path(c, '_coarse')
+            if probs is not None:
+                item['topk'] = self._topk(probs)
+            yield item
 
     def _topk(self, probs: np.ndarray) -> List[dict]:
         order = np.argsort(-probs, kind='stable')[:min(self.topk, len(probs))]
         return [dict(label=int(i), name=self.names[int(i)], score=float(probs[i])) for i in order]
 
-    def _clip_label(self, done: Callable[[int], bool], rows: Dict[int, int],
-                    records: Optional[np.ndarray]) -> Optional[dict]:
+    def _clip_label(self) -> Optional[dict]:
         """Top-k of the per-frame class probabilities averaged over the clip (a label that does
         not flicker with per-frame noise), and the share of frames whose own top-1 agrees."""
         total = np.zeros(len(self.names), np.float64)
-        top1 = []
-        for c in self.centres:
-            if records is not None and done(c):
-                p = records['probs'][rows[c]]
-                total += p
-                top1.append(int(np.argmax(p)))
-        if not top1:
+        top1 = np.zeros(len(self.names), np.int64)  # frames per top-1 class
+        for _, probs in self._scored_frames():
+            total += probs
+            top1[int(np.argmax(probs))] += 1
+        n = int(top1.sum())
+        if n == 0:
             return None
-        mean = total / len(top1)
-        label = int(np.argmax(mean))
-        return dict(topk=self._topk(mean), agreement=float(np.mean(np.array(top1) == label)),
-                    frames=len(top1), smoothing='mean of the per-frame class probabilities')
+        mean = total / n
+        return dict(topk=self._topk(mean), agreement=float(top1[int(np.argmax(mean))] / n),
+                    frames=n, smoothing='mean of the per-frame class probabilities')
 
 
 def infer_recordings(model: nn.Module, inputs: Sequence[str], out_dir: str,

@@ -267,3 +267,13 @@ def test_a_killed_run_continues_and_gives_the_files_of_an_unbroken_run(
     assert entry['clip']['topk'][0]['score'] == pytest.approx(float(mean.max()), rel=1e-6)
     top1 = [int(np.argmax(f.scores)) for f in frames]
     assert entry['clip']['agreement'] == pytest.approx(np.mean(np.array(top1) == np.argmax(mean)))
+
+
+def test_class_names_without_a_clip_classify_nothing(step_recording, tmp_path):
+    """A stage-1 model may carry class names but no CLIP: no scores, no clip label (no NaN)."""
+    entries = infer_recordings(tfp_model(class_names='demo'), [str(step_recording / 'step.dat')],
+                               str(tmp_path), '50:60', height=H, width=W)
+    assert 'clip' not in entries[0]
+    saved = json.loads((tmp_path / 'predictions.json').read_text())[0]
+    assert [f['frame'] for f in saved['per_frame']] == list(range(50, 60))
+    assert all(set(f) == {'frame', 'image'} for f in saved['per_frame'])
