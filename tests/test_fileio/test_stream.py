@@ -1,4 +1,4 @@
-"""Streaming reads: windows of increasing centre frames, read once, padded at the ends on request."""
+"""Streaming reads: windows of increasing centre frames, read once, mirrored at the ends."""
 import numpy as np
 import pytest
 
