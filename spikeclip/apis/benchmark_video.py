@@ -8,7 +8,8 @@ and forth, written chunk by chunk) and measures, in one run:
   ``stream`` (:func:`~spikeclip.apis.iter_frames`: read, decode, model, after one warm-up
   batch) and ``files`` (:func:`~spikeclip.apis.infer_recordings` into a temporary folder: the
   PNGs too, what ``tools/infer.py`` does), plus ``stream`` without the reader thread at the
-  default batch size (what overlapping decode with compute gains);
+  default batch size and ``files`` without the writer thread either (what overlapping the
+  reading and writing with the model gains);
 * **profile** of the learned model: FLOPs per frame, the FLOP rate its forward pass reaches,
   and the operators that take the time (``torch.profiler``, one batch at the default size);
 * **memory**: the peak resident memory of a fresh process that runs
@@ -19,6 +20,7 @@ and forth, written chunk by chunk) and measures, in one run:
 
 Timings depend on what else runs on the machine: the result records the load average.
 """
+import json
 import os
 import os.path as osp
 import platform
@@ -93,12 +95,13 @@ def stream_fps(model, path: str, height: int, width: int, batch_size: int, frame
 
 def files_fps(model, path: str, height: int, width: int, batch_size: int, frames: int,
               start: int, work_dir: str, amp: str = 'auto',
-              channels_last: Union[str, bool] = 'auto') -> Dict[str, float]:
+              channels_last: Union[str, bool] = 'auto', overlap: bool = True) -> Dict[str, float]:
     """Frames/s of :func:`infer_recordings` (PNGs written) over ``frames`` frames."""
     count = max(1, -(-frames // batch_size)) * batch_size
     t0 = time.perf_counter()
     infer_recordings(model, [path], work_dir, f'{start}:{start + count}', batch_size=batch_size,
-                     height=height, width=width, amp=amp, channels_last=channels_last)
+                     height=height, width=width, amp=amp, channels_last=channels_last,
+                     overlap=overlap)
     seconds = time.perf_counter() - t0
     return dict(fps=count / seconds, frames=count, seconds=seconds)
 
@@ -143,22 +146,20 @@ def profile_model(model, ctx, height: int, width: int, batch_size: int,
 
 def peak_memory_mib(checkpoint: str, path: str, out_dir: str, frames: str, height: int,
                     width: int, batch_size: int, threads: int, amp: str, device: str) -> dict:
-    """Peak resident memory (MiB) and wall time of a fresh process reconstructing ``frames`` of
-    ``path`` (PNGs and an MP4), from the kernel's accounting of the child (``wait4``)."""
+    """Peak resident memory (MiB) and wall time of a fresh Python process reconstructing
+    ``frames`` of ``path`` (PNGs and an MP4; the video encoder is a process of its own).
+
+    The child reports its own peak (``VmHWM``): the kernel's ``ru_maxrss`` of a child starts
+    from the parent's resident size at ``fork``, which would hide the child's figure."""
     cmd = [sys.executable, '-m', 'spikeclip.apis.benchmark_video', checkpoint, path, out_dir,
            frames, str(height), str(width), str(batch_size), str(threads), amp, device]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    stderr = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f'the memory run failed ({proc.returncode}): '
-                           f'{stderr.decode(errors="replace")[-2000:]}')
-    # ru_maxrss: KiB on Linux, bytes on macOS
-    scale = 1 / 1024 if platform.system() != 'Darwin' else 1 / 2**20
-    return dict(peak_mib=usage.ru_maxrss * scale, seconds=time.perf_counter() - t0)
+        raise RuntimeError(f'the memory run failed ({proc.returncode}): {proc.stderr[-2000:]}')
+    peak = json.loads(proc.stdout.strip().splitlines()[-1])['peak_mib']
+    return dict(peak_mib=peak, seconds=time.perf_counter() - t0)
 
 
 def run_video_benchmark(source: str, batch_sizes: Sequence[int] = (1, 4, 16), threads: int = 2,
@@ -182,7 +183,8 @@ def run_video_benchmark(source: str, batch_sizes: Sequence[int] = (1, 4, 16), th
 
     Returns:
         dict: ``meta``, ``throughput`` (per model and batch size: ``stream`` and ``files``
-        figures), ``overlap`` (``stream`` at the default batch size without the reader thread)
+        figures), ``overlap`` (``stream`` and ``files`` at the default batch size without the
+        reader and writer threads)
         and ``memory`` (per model and length: ``peak_mib``, ``seconds``).
     """
     for name, value in (('--threads', threads), ('--frames', frames),
@@ -225,10 +227,12 @@ def run_video_benchmark(source: str, batch_sizes: Sequence[int] = (1, 4, 16), th
         profile['gflops_reached'] = {
             b: profile['gflop_per_frame'] * t['model']['fps']
             for b, t in throughput[source].items()}
-        log(f'{source}: batch {b} without the reader thread ...')
+        log(f'{source}: batch {b} without the reader and writer threads ...')
         overlap = dict(batch_size=b, stream_no_prefetch=stream_fps(
             model, rec, height, width, b, frames, window, prefetch=False, amp=amp,
-            channels_last=channels_last))
+            channels_last=channels_last), files_no_overlap=files_fps(
+            model, rec, height, width, b, frames, window, osp.join(root, 'files_serial'),
+            amp=amp, channels_last=channels_last, overlap=False))
 
         memory: Dict[str, Dict[int, dict]] = {}
         for length in memory_lengths:
@@ -288,10 +292,12 @@ def format_video_table(result: dict) -> str:
             row += f"{t['model']['fps']:>33.1f}{t['stream']['fps']:>8.1f}{t['files']['fps']:>8.1f}"
         lines.append(row)
     o = result['overlap']
-    with_prefetch = result['throughput'][names[0]].get(o['batch_size'])
-    lines.append(f"{names[0]}, batch {o['batch_size']}: "
-                 f"{o['stream_no_prefetch']['fps']:.1f} frames/s without the reader thread"
-                 + (f" vs {with_prefetch['stream']['fps']:.1f} with it" if with_prefetch else ''))
+    threaded = result['throughput'][names[0]].get(o['batch_size'])
+    lines.append(f"{names[0]}, batch {o['batch_size']}, all in one thread: stream "
+                 f"{o['stream_no_prefetch']['fps']:.1f}, files {o['files_no_overlap']['fps']:.1f} "
+                 'frames/s' + (f" (with the reader and writer threads: "
+                               f"{threaded['stream']['fps']:.1f}, {threaded['files']['fps']:.1f})"
+                               if threaded else ''))
     p = result['profile']
     reached = ', '.join(f'{v:.0f} (batch {b})' for b, v in p['gflops_reached'].items())
     lines.append(f"{names[0]}: {p['gflop_per_frame']:.2f} GFLOP per frame; its forward pass "
@@ -300,7 +306,8 @@ def format_video_table(result: dict) -> str:
     lines += [f"  {op['share']:>6.1%} {op['ms']:>9.1f} ms  {op['calls']:>4}x  {op['name']}"
               for op in p['top_ops']]
     if result['memory']:
-        lines.append('peak resident memory of tools/infer.py --frames ::STEP --video (MiB)')
+        lines.append('peak resident memory of tools/infer.py --frames ::STEP --video, the Python '
+                     'process (MiB)')
         lengths = sorted({k for per in result['memory'].values() for k in per})
         head = f"{'model':<28}{'step':>5}" + ''.join(f'{f"{k} frames":>14}' for k in lengths) + \
             f"{'ratio':>8}"
@@ -322,6 +329,21 @@ def _memory_child(argv) -> None:
     model = init_model(ckpt, device=device)
     infer_recordings(model, [rec], out, frames, video=True, batch_size=int(batch),
                      height=int(h), width=int(w), amp=amp)
+    print(json.dumps(dict(peak_mib=_own_peak_mib())))
+
+
+def _own_peak_mib() -> float:
+    """This process's peak resident memory: ``VmHWM`` (Linux), else ``ru_maxrss``."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB; bytes on macOS
+    return peak / 2**20 if platform.system() == 'Darwin' else peak / 1024
 
 
 if __name__ == '__main__':

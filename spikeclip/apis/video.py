@@ -451,14 +451,17 @@ def write_predictions(path: str, entries: Sequence[dict]) -> None:
 
 class _Writer:
     """A thread that writes finished frames in order (PNGs, score journal, video) while the
-    model computes the next batch; a queue of at most ``depth`` items keeps memory bounded."""
+    model computes the next batch; a queue of at most ``depth`` items keeps memory bounded.
+    Without ``threaded``, :meth:`put` writes at once."""
 
-    def __init__(self, write: Callable[[object], None], depth: int = 8):
+    def __init__(self, write: Callable[[object], None], depth: int = 8, threaded: bool = True):
         self._write, self._q = write, queue.Queue(maxsize=depth)
         self._error: Optional[BaseException] = None
-        self._thread = threading.Thread(target=self._loop, name='spikeclip-frame-writer',
-                                        daemon=True)
-        self._thread.start()
+        self._thread = None
+        if threaded:
+            self._thread = threading.Thread(target=self._loop, name='spikeclip-frame-writer',
+                                            daemon=True)
+            self._thread.start()
 
     def _loop(self) -> None:
         while True:
@@ -474,12 +477,16 @@ class _Writer:
     def put(self, item) -> None:
         if self._error is not None:
             raise self._error
-        self._q.put(item)
+        if self._thread is None:
+            self._write(item)
+        else:
+            self._q.put(item)
 
     def close(self) -> None:
         """Write what is queued, stop, and raise the first write error."""
-        self._q.put(_END)
-        self._thread.join()
+        if self._thread is not None:
+            self._q.put(_END)
+            self._thread.join()
         if self._error is not None:
             raise self._error
 
@@ -489,8 +496,10 @@ class _RecordingJob:
 
     def __init__(self, engine: _Engine, path: str, folder: str, frame_range: FrameRange,
                  video: Optional[str], fps: float, batch_size: int, pad: Optional[str],
-                 height: int, width: int, save_coarse: bool, topk: int, progress: bool):
+                 height: int, width: int, save_coarse: bool, topk: int, progress: bool,
+                 overlap: bool = True):
         self.engine, self.path, self.folder = engine, path, folder
+        self.overlap = overlap
         self.frame_range, self.video, self.fps = frame_range, video, fps
         self.batch_size, self.pad, self.height, self.width = batch_size, pad, height, width
         self.save_coarse, self.topk, self.progress = save_coarse, topk, progress
@@ -598,10 +607,11 @@ class _RecordingJob:
                 mp4.write(pixels)
             bar.update(1)
 
-        writer = _Writer(write)
+        writer = _Writer(write, threaded=self.overlap)
         try:
             for group, frames in self.engine.groups(reader, centres, b, self.pad,
-                                                    skip=skipped.__contains__):
+                                                    skip=skipped.__contains__,
+                                                    prefetch=self.overlap):
                 for item in frames if frames is not None else group if mp4 else ():
                     writer.put(item)
             writer.close()
@@ -677,7 +687,8 @@ def infer_recordings(model: nn.Module, inputs: Sequence[str], out_dir: str,
                      batch_size: int = 4, pad: Optional[str] = None, height: int = 250,
                      width: int = 400, save_coarse: bool = False, topk: int = 5,
                      amp: str = 'auto', channels_last: Union[str, bool] = 'auto',
-                     skip_errors: bool = False, progress: bool = False) -> List[Dict]:
+                     skip_errors: bool = False, progress: bool = False,
+                     overlap: bool = True) -> List[Dict]:
     """Reconstruct every STEP-th frame of each recording into a PNG folder (and a video).
 
     Per input (stems reserved for all inputs first, :func:`output_stems`):
@@ -705,6 +716,8 @@ def infer_recordings(model: nn.Module, inputs: Sequence[str], out_dir: str,
         pad (str, optional): ``'reflect'`` to allow frames near the ends. Defaults to None.
         skip_errors (bool): A bad input gets an ``error`` entry and the next one is processed.
         progress (bool): A progress bar per input on stderr (frames, frames/s, time left).
+        overlap (bool): Read the next batch and write the finished frames in threads of their
+            own while the model runs. Defaults to True.
 
     Other args as :func:`iter_frames` and :func:`~spikeclip.apis.infer_files`.
 
@@ -742,7 +755,7 @@ def infer_recordings(model: nn.Module, inputs: Sequence[str], out_dir: str,
                     osp.join(out_dir, f'{stem}.mp4') if video else None
                 job = _RecordingJob(engine, path, osp.join(out_dir, stem), frame_range, target,
                                     fps, batch_size, pad, height, width, save_coarse, topk,
-                                    progress)
+                                    progress, overlap)
                 try:
                     entries.append(job.run())
                 except BaseException as e:

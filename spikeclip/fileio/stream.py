@@ -164,26 +164,33 @@ def window_indices(centre: int, window: int, num_frames: int,
 class WindowStream:
     """The spike windows of increasing centre frames of one recording, streamed.
 
-    Holds the decoded frames from the start of the last window served to its end (at most
-    ``window`` frames) and reads only the frames a new window adds, so that memory does not grow
-    with the recording and each frame is decoded once however much the windows overlap.
+    Holds the decoded frames of the current window in a buffer of ``window + slack`` frames and
+    reads only the frames a new window adds, so that memory does not grow with the recording
+    and each frame is decoded once however much the windows overlap. New frames are appended in
+    place; the held ones move to the front only when the buffer is full (once every ``slack``
+    frames of progress), so that a step of one frame costs one frame's decoding, not a copy of
+    the window.
 
     Args:
         reader (SpikeReader): The recording.
         window (int): Frames per window.
         pad (str, optional): ``'reflect'`` to allow centres near the ends. Defaults to None.
+        slack (int): Frames of room beyond a window. Defaults to 64.
     """
 
-    def __init__(self, reader: SpikeReader, window: int, pad: Optional[str] = None):
+    def __init__(self, reader: SpikeReader, window: int, pad: Optional[str] = None,
+                 slack: int = 64):
         if pad is not None and pad not in PAD_MODES:
             raise ValueError(f'pad must be one of {PAD_MODES} or None, got {pad!r}')
         self.reader, self.window, self.pad = reader, int(window), pad
-        self._lo = 0
-        self._frames = np.empty((0, reader.height, reader.width), np.uint8)
+        self._buffer = np.empty((self.window + max(1, slack), reader.height, reader.width),
+                                np.uint8)
+        self._lo = 0  # recording frame of _buffer[0]
+        self._held = 0  # frames held: _buffer[:_held]
 
     def get(self, centre: int) -> np.ndarray:
-        """The window of ``centre`` as ``[window, H, W]`` uint8 (a view of the held frames
-        where it is contiguous; copy it before the next call if you keep it).
+        """The window of ``centre`` as ``[window, H, W]`` uint8 (a view of the buffer where it is
+        contiguous: copy it before the next call if you keep it).
 
         Raises:
             ValueError: ``centre`` is before the previous one's first frame (windows move forward).
@@ -194,17 +201,20 @@ class WindowStream:
         if first < self._lo:
             raise ValueError(f'windows must move forward: frame {first} was requested after '
                              f'frame {self._lo}')
-        held_stop = self._lo + len(self._frames)
+        held_stop = self._lo + self._held
         if first >= held_stop:  # no overlap: drop everything, skip the gap unread
-            keep, read_from = self._frames[:0], first
-        else:
-            keep, read_from = self._frames[first - self._lo:], held_stop
+            self._lo, self._held = first, 0
+        elif stop - self._lo > len(self._buffer):  # full: move the frames still needed forward
+            keep = held_stop - first
+            self._buffer[:keep] = self._buffer[first - self._lo:self._held]
+            self._lo, self._held = first, keep
+        read_from = self._lo + self._held
         if stop > read_from:
-            new = self.reader.read(read_from, stop - read_from)
-            self._frames = np.concatenate([keep, new]) if len(keep) else new
-        else:
-            self._frames = keep
-        self._lo = first
-        if idx[0] == first and idx[-1] == stop - 1 and stop - first == self.window:
-            return self._frames[:self.window]
-        return self._frames[idx - first]
+            at = read_from - self._lo
+            self._buffer[at:at + stop - read_from] = self.reader.read(read_from,
+                                                                      stop - read_from)
+            self._held += stop - read_from
+        offset = first - self._lo
+        if stop - first == self.window and idx[0] == first and idx[-1] == stop - 1:
+            return self._buffer[offset:offset + self.window]
+        return self._buffer[idx - self._lo]

@@ -38,13 +38,15 @@ class CountingReader(SpikeReader):
         return super().read(start, count)
 
 
+@pytest.mark.parametrize('slack', [1, 4, 64])  # 1 and 4: the buffer fills and moves often
 @pytest.mark.parametrize('step', [1, 3, 11, 25])
-def test_windows_match_the_single_window_convention_and_read_each_frame_once(recording, step):
+def test_windows_match_the_single_window_convention_and_read_each_frame_once(recording, step,
+                                                                              slack):
     path, spikes = recording
     window = 11
     with CountingReader(path, 5, 7) as reader:
         assert reader.shape == spikes.shape
-        stream = WindowStream(reader, window)
+        stream = WindowStream(reader, window, slack=slack)
         centres = valid_centres(60, window)
         assert (centres.start, centres.stop) == (5, 55)
         for c in centres[::step]:
@@ -60,7 +62,7 @@ def test_reflect_padding_mirrors_the_recording_at_its_ends(recording):
     np.testing.assert_array_equal(window_indices(59, 5, 60, 'reflect'), [57, 58, 59, 58, 57])
     assert valid_centres(60, 5, 'reflect') == range(60)
     with SpikeReader(path, 5, 7) as reader:
-        stream = WindowStream(reader, 5, pad='reflect')
+        stream = WindowStream(reader, 5, pad='reflect', slack=2)
         for c in range(60):
             np.testing.assert_array_equal(stream.get(c), spikes[window_indices(c, 5, 60,
                                                                                'reflect')])
