@@ -98,7 +98,8 @@ def _open_npz(path: str) -> zipfile.ZipFile:
     check_regular_file(path, '.npz')
     try:
         return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as e:
+        # NotImplementedError: a zip version or compression method zipfile cannot read
         raise SpikeFormatError(f'{path}: not a readable .npz file ({type(e).__name__}: '
                                f'{e})') from e
 
@@ -161,7 +162,8 @@ def read_npz(path: str, require_label: bool = True, start: int = 0,
                     else None)
     except SpikeFormatError:
         raise
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as e:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError,
+            NotImplementedError) as e:
         # A CRC mismatch, a truncated member, an unknown compression, ...
         raise SpikeFormatError(f'{path}: not a readable .npz file ({type(e).__name__}: '
                                f'{e})') from e

@@ -49,6 +49,12 @@ def resolve_checkpoint(path: str) -> str:
     return pretrained_path(path) if is_pretrained_name(path) else path
 
 
+def source_reference(path: str) -> str:
+    """How a model records the checkpoint it was built from: ``pretrained:<name>`` as it is
+    (valid on every installation), a file as an absolute path."""
+    return path if is_pretrained_name(path) else osp.abspath(path)
+
+
 
 
 def export_pretrained(checkpoint: str, out: str, provenance: dict, half: bool = True) -> dict:
@@ -86,4 +92,4 @@ def export_pretrained(checkpoint: str, out: str, provenance: dict, half: bool = 
 
 
 __all__ = ['PRETRAINED_DIR', 'PRETRAINED_MODELS', 'PREFIX', 'export_pretrained',
-           'is_pretrained_name', 'pretrained_path', 'resolve_checkpoint']
+           'is_pretrained_name', 'pretrained_path', 'resolve_checkpoint', 'source_reference']

@@ -97,7 +97,10 @@ CASES = {
                 'meta.spikeclip.model.data_preprocessor._scope_ is set'),
     'unimported module name': ('coarse', lambda m, cfg: cfg['encoder'].update(type='antigravity'),
                                "meta.spikeclip.model.encoder.type='antigravity' is not a "
-                               'registered encoder (registered: LRN, SpikingUNet, TFI, TFP'),
+                               'registered encoder (registered: LRN, MotionUNet, SpikingUNet, '
+                               'TFI, TFP'),
+    'zero-shot encoder': ('prompt', lambda m, cfg: cfg.update(zeroshot_encoder=payload(m)),
+                          'meta.spikeclip.model.zeroshot_encoder.type='),
 }
 
 

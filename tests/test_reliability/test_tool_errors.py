@@ -112,9 +112,9 @@ def test_one_line_errors(trained_stages, files, nan_checkpoint, tmp_path, run_to
                              "'train_cfg.max_epochs': expected key=value (e.g. "
                              'train_cfg.max_epochs=20)'),
         'wrong nested key': ('train', [CONFIG, *work, '--cfg-options',
-                                       'model.encoder.in_frames.x=1'], 1,
-                             "error: --cfg-options model.encoder.in_frames.x=1: "
-                             f"model.encoder.in_frames is int 200 in {CONFIG}, so it has no "
+                                       'model.encoder.window.x=1'], 1,
+                             "error: --cfg-options model.encoder.window.x=1: "
+                             f"model.encoder.window is int 41 in {CONFIG}, so it has no "
                              "field 'x'"),
         'bad value': ('train', [CONFIG, *work, '--cfg-options', 'train_cfg.max_epochs=ten'], 1,
                       "error: --cfg-options train_cfg.max_epochs='ten': the config has int 10 "

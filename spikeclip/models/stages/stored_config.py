@@ -62,6 +62,7 @@ def _component_kinds() -> dict:
     return {
         'encoder': (ENCODERS, None, 'encoder'),
         'coarse': (ENCODERS, None, 'encoder'),
+        'zeroshot_encoder': (ENCODERS, None, 'encoder'),
         'hq_lq': (ADAPTERS, None, 'prompt adapter'),
         'class_prompt': (ADAPTERS, None, 'prompt adapter'),
         'refiner': (REFINERS, None, 'refiner'),
