@@ -82,15 +82,15 @@ def stream_fps(model, path: str, height: int, width: int, batch_size: int, frame
     """Frames/s of :func:`iter_frames` over ``frames`` frames after one warm-up batch."""
     timed_batches = max(1, -(-frames // batch_size))
     count = (timed_batches + 1) * batch_size
-    t0, n = None, 0
+    t0 = c0 = None
+    n = 0
     for n, _ in enumerate(iter_frames(model, path, f'{start}:{start + count}',
                                       batch_size=batch_size, height=height, width=width,
                                       amp=amp, channels_last=channels_last,
                                       prefetch=prefetch), 1):
         if n == batch_size:
-            t0 = time.perf_counter()
-    seconds = time.perf_counter() - t0
-    return dict(fps=(n - batch_size) / seconds, frames=n - batch_size, seconds=seconds)
+            t0, c0 = time.perf_counter(), time.process_time()
+    return _figures(n - batch_size, t0, c0)
 
 
 def files_fps(model, path: str, height: int, width: int, batch_size: int, frames: int,
@@ -98,12 +98,11 @@ def files_fps(model, path: str, height: int, width: int, batch_size: int, frames
               channels_last: Union[str, bool] = 'auto', overlap: bool = True) -> Dict[str, float]:
     """Frames/s of :func:`infer_recordings` (PNGs written) over ``frames`` frames."""
     count = max(1, -(-frames // batch_size)) * batch_size
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     infer_recordings(model, [path], work_dir, f'{start}:{start + count}', batch_size=batch_size,
                      height=height, width=width, amp=amp, channels_last=channels_last,
                      overlap=overlap)
-    seconds = time.perf_counter() - t0
-    return dict(fps=count / seconds, frames=count, seconds=seconds)
+    return _figures(count, t0, c0)
 
 
 def model_fps(model, ctx, height: int, width: int, batch_size: int, iters: int = 3,
@@ -115,11 +114,20 @@ def model_fps(model, ctx, height: int, width: int, batch_size: int, iters: int =
     with ctx:
         inputs = model.data_preprocessor(dict(inputs=raw, data_samples=None))['inputs']
         model(inputs, None, mode='predict')  # warm-up
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(iters):
             model(inputs, None, mode='predict')
-        seconds = time.perf_counter() - t0
-    return dict(fps=iters * batch_size / seconds, frames=iters * batch_size, seconds=seconds)
+    return _figures(iters * batch_size, t0, c0)
+
+
+def _figures(frames: int, t0: float, c0: float) -> Dict[str, float]:
+    """Frames/s over the wall time since ``t0`` (``time.perf_counter``), and the process's CPU
+    time per frame since ``c0`` (``time.process_time``: every thread of this process). On a
+    loaded machine the wall time stretches with the load while the CPU time per frame barely
+    moves, so ``threads * 1000 / cpu_ms_per_frame`` bounds what an idle machine reaches."""
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return dict(fps=frames / seconds, frames=frames, seconds=seconds, cpu_seconds=cpu,
+                cpu_ms_per_frame=1000 * cpu / frames)
 
 
 def profile_model(model, ctx, height: int, width: int, batch_size: int,
@@ -280,17 +288,22 @@ def format_video_table(result: dict) -> str:
              f"{m['device']} ({m['cpu']}), amp={m['amp']}, channels_last={m['channels_last']}, "
              f"window {m['window']} frames; load average {load}",
              '  model: forward pass alone; stream: read + decode + model (iter_frames); files: '
-             'also the PNGs (tools/infer.py)']
+             'also the PNGs (tools/infer.py); cpu: CPU ms per frame of stream (all threads; '
+             'stable under load)']
     names = list(result['throughput'])
-    head = f"{'batch':>6}" + ''.join(f'{n[:26] + " model":>33}{"stream":>8}{"files":>8}'
+    head = f"{'batch':>6}" + ''.join(f'{n[:26] + " model":>33}{"stream":>8}{"files":>8}{"cpu":>8}'
                                      for n in names)
     lines += [head, '-' * len(head)]
     for b in next(iter(result['throughput'].values())):
         row = f'{b:>6}'
         for n in names:
             t = result['throughput'][n][b]
-            row += f"{t['model']['fps']:>33.1f}{t['stream']['fps']:>8.1f}{t['files']['fps']:>8.1f}"
+            row += (f"{t['model']['fps']:>33.1f}{t['stream']['fps']:>8.1f}"
+                    f"{t['files']['fps']:>8.1f}{t['stream']['cpu_ms_per_frame']:>8.1f}")
         lines.append(row)
+    best = min(t['stream']['cpu_ms_per_frame'] for t in result['throughput'][names[0]].values())
+    lines.append(f"{names[0]}: at {best:.0f} CPU ms per frame, {m['threads']} threads reach at "
+                 f"most {m['threads'] * 1000 / best:.1f} frames/s streamed on an idle machine")
     o = result['overlap']
     threaded = result['throughput'][names[0]].get(o['batch_size'])
     lines.append(f"{names[0]}, batch {o['batch_size']}, all in one thread: stream "
