@@ -59,6 +59,8 @@ from .inference import PREDICTIONS, output_stems, prepare_out_dir, to_uint8
 RUN_RECORD = 'run.json'
 _SCORES = '.scores'  # per-frame class probabilities, appended as frames finish
 _LOCK = '.lock'
+# tqdm's bar, always in frames per second (tqdm shows s/frame below one frame per second).
+_BAR = '{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}{postfix}]'
 
 
 # ---------------------------------------------------------------------------------------------
@@ -589,7 +591,7 @@ class _RecordingJob:
         bar = tqdm(total=len(centres), initial=sum(len(centres[i * b:(i + 1) * b])
                                                    for i in skipped),
                    unit='frame', desc=osp.basename(self.path), disable=not self.progress,
-                   dynamic_ncols=True, smoothing=0.1, mininterval=0.5)
+                   dynamic_ncols=True, smoothing=0.1, mininterval=0.5, bar_format=_BAR)
 
         def write(item: Union[int, Frame]) -> None:
             if isinstance(item, int):  # a frame an earlier run wrote: only the video needs it

@@ -67,5 +67,5 @@ def test_tool_reports_throughput_profile_and_memory(tmp_path, capsys):
     assert not list((tmp_path / 'work').glob('memory_*.dat'))  # long recordings not kept
     table = capsys.readouterr().out
     assert 'reconstructed frames/s at 24x32, 1 threads' in table
-    assert 'frames/s streamed on an idle machine' in table and 'GFLOP per frame' in table
+    assert 'frames/s on an idle machine' in table and 'GFLOP per frame' in table
     assert 'peak resident memory' in table

@@ -2,6 +2,7 @@
 import json
 import os
 import os.path as osp
+import re
 import signal
 import subprocess
 import sys
@@ -239,6 +240,10 @@ def test_a_killed_run_continues_and_gives_the_files_of_an_unbroken_run(
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert f'{path}: 90 frames in {out}/rec/ and {out}/rec.mp4 -> ' in done.stdout
+    # The progress bar: frames done of all (the earlier runs' frames counted), frames per second
+    # (never tqdm's s/frame) and time left.
+    assert re.search(r'rec\.dat: 100%\|[^|]*\| 90/90 \[\d\d:\d\d<00:00, +\d+\.\d\dframe/s\]',
+                     done.stderr), done.stderr[-1000:]
 
     def visible_files(root):
         return sorted(osp.relpath(osp.join(d, n), root) for d, _, names in os.walk(root)
