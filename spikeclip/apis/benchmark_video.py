@@ -3,13 +3,14 @@
 :func:`run_video_benchmark` simulates moving 250x400 recordings (a dead-leaves scene panned back
 and forth, written chunk by chunk) and measures, in one run:
 
-* **throughput**: reconstructed frames per second of the model and of TFP over the same window,
-  for each batch size, three times: ``model`` (the forward pass alone on a batch of windows),
-  ``stream`` (:func:`~spikeclip.apis.iter_frames`: read, decode, model, after one warm-up
-  batch) and ``files`` (:func:`~spikeclip.apis.infer_recordings` into a temporary folder: the
-  PNGs too, what ``tools/infer.py`` does), plus ``stream`` without the reader thread at the
-  default batch size and ``files`` without the writer thread either (what overlapping the
-  reading and writing with the model gains);
+* **throughput**: reconstructed frames per second (and the process's CPU time per frame) of the
+  model and of TFP over the same window, for each batch size, three times: ``model`` (the
+  forward pass alone on a batch of windows), ``stream`` (:func:`~spikeclip.apis.iter_frames`:
+  read, decode, model, after one warm-up batch) and ``files``
+  (:func:`~spikeclip.apis.infer_recordings` into a temporary folder: the PNGs too, what
+  ``tools/infer.py`` does), plus ``stream`` without the reader thread at the default batch size
+  and ``files`` without the writer thread either (what overlapping the reading and writing with
+  the model gains);
 * **profile** of the learned model: FLOPs per frame, the FLOP rate its forward pass reaches,
   and the operators that take the time (``torch.profiler``, one batch at the default size);
 * **memory**: the peak resident memory of a fresh process that runs
