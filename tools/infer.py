@@ -4,11 +4,16 @@
 writes ``DIR/<input stem>.png`` and ``DIR/predictions.json`` (rewritten as inputs finish;
 ``--skip-errors`` goes on past bad inputs and lists them at the end). The checkpoint carries its
 model config; ``--config`` replaces it, ``--cfg-options model.<field>=...`` overrides fields of it.
+
+``python tools/infer.py CHECKPOINT REC.dat --out-dir DIR --frames START:STOP[:STEP]
+[--video [FILE.mp4]] [--fps N] [--batch-size B] [--pad reflect]`` reconstructs every STEP-th
+frame into ``DIR/<stem>/<frame>.png`` (and an MP4), streaming the recording, with a progress
+bar; rerunning the same command after a kill continues where it stopped.
 """
 import argparse
 import sys
 
-from spikeclip.apis import infer_files, init_model
+from spikeclip.apis import infer_files, infer_recordings, init_model
 from spikeclip.apis.fast_inference import AMP_MODES, retain_freed_memory
 from spikeclip.apis.runner import DictAction
 from spikeclip.utils.cli import run_cli
@@ -28,6 +33,22 @@ def parse_args(argv=None):
                         'model.clip.pretrained=/path/tiny_clip.pth (and custom_imports)')
     parser.add_argument('--frame', type=int, help='centre frame of the window '
                         '(default: the temporal centre of each recording)')
+    video = parser.add_argument_group(
+        'whole recordings to high-speed video',
+        'reconstruct every STEP-th frame, each from the window centred on it')
+    video.add_argument('--frames', metavar='START:STOP[:STEP]',
+                       help='centre frames (STOP excluded; ":" is every frame a full window '
+                       'fits around); writes DIR/<stem>/<frame>.png')
+    video.add_argument('--video', nargs='?', const=True, metavar='FILE.mp4',
+                       help='also an H.264 MP4 of the frames (default file: DIR/<stem>.mp4)')
+    video.add_argument('--fps', type=float, default=30.0,
+                       help='playback frame rate of the video (default: 30)')
+    video.add_argument('--batch-size', type=int, default=4,
+                       help='windows per model call (default: 4)')
+    video.add_argument('--pad', choices=['reflect'],
+                       help='also reconstruct frames too close to the ends for a full window, '
+                       'mirroring the recording there (default: such frames are an error)')
+    video.add_argument('--no-progress', action='store_true', help='no progress bar')
     parser.add_argument('--height', type=int, default=250, help='.dat frame height')
     parser.add_argument('--width', type=int, default=400, help='.dat frame width')
     parser.add_argument('--save-coarse', action='store_true', help='also save the stage-1 image')
@@ -42,11 +63,29 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def check_args(args) -> None:
+    """Options of the one mode given without the other's."""
+    if args.frames is None:
+        given = [f'--{name.replace("_", "-")}' for name, default in (
+            ('video', None), ('pad', None), ('batch_size', 4), ('fps', 30.0))
+            if getattr(args, name) != default]
+        if given:
+            verb = 'needs' if len(given) == 1 else 'need'
+            raise SpikeCLIPError(f'{", ".join(given)} {verb} --frames START:STOP[:STEP] '
+                                 '(--frames : for every frame)')
+    elif args.frame is not None:
+        raise SpikeCLIPError('--frame and --frames exclude each other: --frame reconstructs one '
+                             'image per input, --frames a range of frames')
+
+
 def main(argv=None):
     args = parse_args(argv)
+    check_args(args)
     set_offline(args.offline)
     retain_freed_memory()  # keep freed activations: no page faults on every forward pass
     model = init_model(args.checkpoint, args.config, args.device, args.cfg_options)
+    if args.frames is not None:
+        return main_frames(args, model)
     try:
         results = infer_files(model, args.inputs, args.out_dir, args.frame, args.height,
                               args.width, args.save_coarse, amp=args.amp,
@@ -60,6 +99,35 @@ def main(argv=None):
         if 'error' not in r:
             top = f" -> {r['topk'][0]['name']} ({r['topk'][0]['score']:.2f})" if 'topk' in r else ''
             print(f"{r['input']}: {r['image']}{top}")
+    print(f'predictions: {args.out_dir}/predictions.json')
+    if failed:
+        for r in failed:
+            print(f"skipped {r['error']}", file=sys.stderr)
+        raise SpikeCLIPError(f'{len(failed)} of {len(results)} inputs could not be processed '
+                             '(listed above and in predictions.json)')
+    return results
+
+
+def main_frames(args, model):
+    """``--frames``: every STEP-th frame of each recording into a PNG folder (and a video)."""
+    try:
+        results = infer_recordings(
+            model, args.inputs, args.out_dir, args.frames, video=args.video, fps=args.fps,
+            batch_size=args.batch_size, pad=args.pad, height=args.height, width=args.width,
+            save_coarse=args.save_coarse, amp=args.amp,
+            channels_last='auto' if args.channels_last is None else args.channels_last,
+            skip_errors=args.skip_errors, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt('interrupted; the frames written so far are kept: rerun the same '
+                                'command to continue') from None
+    failed = [r for r in results if 'error' in r]
+    for r in results:
+        if 'error' not in r:
+            video = f" and {r['video']}" if 'video' in r else ''
+            clip = r.get('clip')
+            label = (f" -> {clip['topk'][0]['name']} ({clip['topk'][0]['score']:.2f}, top-1 of "
+                     f"{clip['agreement']:.0%} of the frames)" if clip else '')
+            print(f"{r['input']}: {r['count']} frames in {r['folder']}/{video}{label}")
     print(f'predictions: {args.out_dir}/predictions.json')
     if failed:
         for r in failed:

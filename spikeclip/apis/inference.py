@@ -164,7 +164,11 @@ def load_window(path: str, window: Optional[int], frame: Optional[int] = None,
     return read_npz(path, require_label=False, start=start, num_frames=stop - start).spikes
 
 
-def _to_png(img: torch.Tensor) -> np.ndarray:
+def to_uint8(img: Union[torch.Tensor, np.ndarray]) -> np.ndarray:
+    """A model image (spike rates, ``[..., H, W]`` with one channel) as the ``[H, W]`` uint8 of
+    the PNGs: ``round(255 * clamp(img, 0, 1))``. Every image and video frame goes through it."""
+    if isinstance(img, np.ndarray):
+        img = torch.from_numpy(img)
     return (img.float().clamp(0, 1).reshape(img.shape[-2:]).cpu().numpy() * 255 +
             0.5).astype(np.uint8)
 
@@ -183,7 +187,8 @@ def _fit_stem(stem: str) -> str:
     return f'{cut}~{digest}'
 
 
-def output_stems(inputs: Sequence[str], save_coarse: bool = False) -> List[str]:
+def output_stems(inputs: Sequence[str], save_coarse: bool = False,
+                 suffixes: Optional[Sequence[str]] = None) -> List[str]:
     """One output stem per input such that no two inputs share an output file.
 
     ``DIR/<stem>.png`` (and ``DIR/<stem>_coarse.png`` with ``save_coarse``) are reserved for
@@ -193,9 +198,15 @@ def output_stems(inputs: Sequence[str], save_coarse: bool = False) -> List[str]:
     and ``x_dat``; ``cat.dat cat_coarse.dat`` with ``save_coarse`` give ``cat`` and
     ``cat_coarse_dat``. Long stems are cut (with a hash) to keep names within 255 bytes.
 
+    Args:
+        suffixes (Sequence[str], optional): The names ``<stem><suffix>`` each input reserves
+            instead, e.g. ``('', '.mp4')`` for a folder and a video per input.
+
     Returns:
         list[str]: The stems, in input order.
     """
+    if suffixes is None:
+        suffixes = ('.png', '_coarse.png') if save_coarse else ('.png', )
     taken = {PREDICTIONS}
     stems = []
     for path in inputs:
@@ -206,9 +217,7 @@ def output_stems(inputs: Sequence[str], save_coarse: bool = False) -> List[str]:
         while True:
             candidate = stem if n == 0 else f'{stem}_{ext}' if n == 1 else f'{stem}_{ext}_{n}'
             candidate = _fit_stem(candidate)
-            files = {f'{candidate}.png'.lower()}
-            if save_coarse:
-                files.add(f'{candidate}_coarse.png'.lower())
+            files = {f'{candidate}{suffix}'.lower() for suffix in suffixes}
             if not files & taken:
                 break
             n += 1
@@ -322,10 +331,10 @@ def _infer_one(model, path, stem, out_dir, window, names, frame, height, width, 
     sample = to_float32(model(data['inputs'], None, mode='predict')[0])
     _check_finite(path, sample)
     entry = dict(input=path, frames=int(spikes.shape[0]), image=osp.join(out_dir, f'{stem}.png'))
-    atomic_save_image(entry['image'], _to_png(sample.pred_img))
+    atomic_save_image(entry['image'], to_uint8(sample.pred_img))
     if save_coarse and 'pred_coarse' in sample:
         entry['coarse'] = osp.join(out_dir, f'{stem}_coarse.png')
-        atomic_save_image(entry['coarse'], _to_png(sample.pred_coarse))
+        atomic_save_image(entry['coarse'], to_uint8(sample.pred_coarse))
     if 'pred_score' in sample and names:
         scores = sample.pred_score.float().cpu()
         top = scores.topk(min(topk, len(scores)))

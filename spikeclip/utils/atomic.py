@@ -10,7 +10,7 @@ import re
 import tempfile
 import time
 from pathlib import Path
-from typing import IO, Any, Iterator, List, Union
+from typing import IO, Any, Iterator, List, Optional, Union
 
 PathLike = Union[str, os.PathLike]
 # Temporaries are named ``.<destination name, at most 100 characters>.<8 random>.tmp``; the cut
@@ -38,8 +38,7 @@ def atomic_open(path: PathLike, mode: str = 'wb') -> Iterator[IO]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f'.{path.name[:_TEMPORARY_NAME_CHARS]}.'
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix='.tmp', dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix='.tmp', dir=path.parent)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -88,7 +87,13 @@ def atomic_torch_save(obj: Any, path: PathLike) -> None:
         torch.save(obj, f)
 
 
-def remove_stale_temporaries(folder: PathLike, min_age: float = 0.0) -> List[str]:
+def temporary_prefix(path: PathLike) -> str:
+    """The name prefix of the temporaries of atomic writes to ``path``."""
+    return f'.{Path(path).name[:_TEMPORARY_NAME_CHARS]}.'
+
+
+def remove_stale_temporaries(folder: PathLike, min_age: float = 0.0,
+                             destination: Optional[PathLike] = None) -> List[str]:
     """Delete the temporary files that killed atomic writes left in ``folder`` (not recursive).
 
     Args:
@@ -96,6 +101,8 @@ def remove_stale_temporaries(folder: PathLike, min_age: float = 0.0) -> List[str
         min_age (float): Only temporaries last modified at least this many seconds ago (a
             writer that is still running touches its own within that time). Defaults to 0: call
             it so only when no other process writes to ``folder``.
+        destination (str | PathLike, optional): Only the temporaries of writes to this file
+            (its name; :func:`temporary_prefix`). Defaults to None (all of them).
 
     Returns:
         list[str]: The deleted paths.
@@ -103,9 +110,11 @@ def remove_stale_temporaries(folder: PathLike, min_age: float = 0.0) -> List[str
     removed = []
     folder = os.fspath(folder)
     now = time.time()
+    prefix = temporary_prefix(destination) if destination is not None else ''
     for name in os.listdir(folder) if os.path.isdir(folder) else []:
         path = os.path.join(folder, name)
-        if not (_STALE_TEMPORARY.match(name) and os.path.isfile(path)):
+        if not (_STALE_TEMPORARY.match(name) and name.startswith(prefix) and
+                os.path.isfile(path)):
             continue
         with contextlib.suppress(FileNotFoundError):
             if now - os.path.getmtime(path) >= min_age:
