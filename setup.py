@@ -1,4 +1,26 @@
+import os.path as osp
+import shutil
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+# configs/ and tools/ travel inside the package as spikeclip/.mim/{configs,tools} (OpenMMLab's
+# mim layout), so that the workflows (train_all, the demo) find them in an installed package;
+# spikeclip.utils.resources looks in the source checkout first.
+MIM_DIRS = ('configs', 'tools')
+
+
+class BuildWithResources(build_py):
+
+    def run(self):
+        super().run()
+        here = osp.dirname(osp.abspath(__file__))
+        for name in MIM_DIRS:
+            target = osp.join(self.build_lib, 'spikeclip', '.mim', name)
+            if osp.isdir(target):
+                shutil.rmtree(target)
+            shutil.copytree(osp.join(here, name), target,
+                            ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
 
 
 def read_requirements(path):
@@ -21,6 +43,7 @@ setup(
     packages=find_packages(include=['spikeclip', 'spikeclip.*']),
     package_data={'spikeclip': ['datasets/class_names/*.txt', 'datasets/class_names/prompts/*.txt',
                                 'pretrained/*.pth']},
+    cmdclass={'build_py': BuildWithResources},
     python_requires='>=3.9',
     install_requires=read_requirements('requirements/runtime.txt'),
     extras_require={

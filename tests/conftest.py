@@ -4,7 +4,7 @@ import os.path as osp
 
 import pytest
 
-from spikeclip.apis import build_runner, load_config
+from spikeclip.engine import build_runner, load_config
 from spikeclip.testing import REPO_ROOT, tiny_options
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')  # no test may reach a model hub

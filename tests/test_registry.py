@@ -6,7 +6,7 @@ import textwrap
 
 import torch
 
-from spikeclip.apis import build_runner, load_config
+from spikeclip.engine import build_runner, load_config
 from spikeclip.registry import ENCODERS, LOSSES, METRICS, MODELS
 from spikeclip.testing import REPO_ROOT, tiny_options
 

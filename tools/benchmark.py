@@ -12,9 +12,14 @@ Prints a table and, with ``--out``, writes every figure as JSON (atomically).
 """
 import argparse
 
-from spikeclip.apis.benchmark import compare_coarse, format_comparison, format_table, run_benchmark
-from spikeclip.apis.fast_inference import AMP_MODES, retain_freed_memory
-from spikeclip.apis.runner import DictAction
+from spikeclip.benchmarks.speed import (
+    compare_coarse,
+    format_comparison,
+    format_table,
+    run_benchmark,
+)
+from spikeclip.engine.fast_inference import AMP_MODES, retain_freed_memory
+from spikeclip.engine.runner import DictAction
 from spikeclip.utils.atomic import atomic_write_json
 from spikeclip.utils.cli import run_cli
 from spikeclip.utils.env import OFFLINE_HELP, set_offline

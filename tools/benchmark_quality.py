@@ -5,10 +5,10 @@
 
 MODEL is a checkpoint (stage 1, 2, 3 or combined), ``pretrained:<name>``, or ``LABEL=CHECKPOINT``.
 The realistic test sets (held-out images; motion, objects, light and noise beyond the training
-ranges; see spikeclip.apis.quality.REALISTIC_TESTSETS) are recorded under WORK_DIR on first use
-(about a minute each on two CPU cores at the default 250x400x200). ``--config`` adds the test
-split of a config (e.g. configs/coarse_demo.py). Every method is scored after a least-squares
-gain fitted per set. Prints a table, writes WORK_DIR/quality.json and a grid of examples,
+ranges; see spikeclip.benchmarks.quality.REALISTIC_TESTSETS) are recorded under WORK_DIR on first
+use (about a minute each on two CPU cores at the default 250x400x200). ``--config`` adds the test
+split of a config (e.g. configs/coarse_demo.py). Every method is scored after a least-squares gain
+fitted per set. Prints a table, writes WORK_DIR/quality.json and a grid of examples,
 WORK_DIR/quality_grid.png.
 """
 import argparse
@@ -16,7 +16,7 @@ import os.path as osp
 
 import torch
 
-from spikeclip.apis.quality import (
+from spikeclip.benchmarks.quality import (
     REALISTIC_TESTSETS,
     evaluate_methods,
     format_table,
@@ -53,7 +53,7 @@ def parse_args(argv=None):
 def load_models(specs, device):
     """Label -> model prepared for inference, and the inference context to run them in."""
     from spikeclip.apis import init_model
-    from spikeclip.apis.fast_inference import prepare_for_inference
+    from spikeclip.engine.fast_inference import prepare_for_inference
     models, ctx = {}, None
     for spec in specs:
         label, _, path = spec.rpartition('=') if '=' in spec else ('', '', spec)

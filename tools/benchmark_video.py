@@ -12,8 +12,8 @@ Timings depend on the machine's load: the table prints the load average.
 """
 import argparse
 
-from spikeclip.apis.benchmark_video import format_video_table, run_video_benchmark
-from spikeclip.apis.fast_inference import AMP_MODES, retain_freed_memory
+from spikeclip.benchmarks.video import format_video_table, run_video_benchmark
+from spikeclip.engine.fast_inference import AMP_MODES, retain_freed_memory
 from spikeclip.utils.atomic import atomic_write_json
 from spikeclip.utils.cli import run_cli
 

@@ -12,7 +12,7 @@ import sys
 
 from mmengine.config import DictAction
 
-from spikeclip.apis.check_clip import DEFAULT_CONFIG, check_clip, format_report
+from spikeclip.benchmarks.clip import DEFAULT_CONFIG, check_clip, format_report
 from spikeclip.utils.atomic import atomic_write_json
 from spikeclip.utils.errors import SpikeCLIPError
 

@@ -1,8 +1,8 @@
 """The whole pipeline on the embedded default data, offline (``make demo``)."""
 import argparse
 
-from spikeclip.apis.demo import run_demo
 from spikeclip.utils.cli import run_cli
+from spikeclip.workflows.demo import run_demo
 
 
 def main(argv=None):

@@ -14,8 +14,8 @@ import argparse
 import sys
 
 from spikeclip.apis import infer_files, infer_recordings, init_model
-from spikeclip.apis.fast_inference import AMP_MODES, retain_freed_memory
-from spikeclip.apis.runner import DictAction
+from spikeclip.engine.fast_inference import AMP_MODES, retain_freed_memory
+from spikeclip.engine.runner import DictAction
 from spikeclip.utils.cli import run_cli
 from spikeclip.utils.env import OFFLINE_HELP, set_offline
 from spikeclip.utils.errors import SpikeCLIPError

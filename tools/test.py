@@ -6,9 +6,9 @@ image grid (spike count, TFP, coarse, refined, reference) is saved there and sho
 import argparse
 import os.path as osp
 
-from spikeclip.apis import build_runner, load_config
 from spikeclip.apis.inference import model_cfg_from_checkpoint
-from spikeclip.apis.runner import DictAction, check_checkpoint_stage
+from spikeclip.engine import build_runner, load_config
+from spikeclip.engine.runner import DictAction, check_checkpoint_stage
 from spikeclip.pretrained import resolve_checkpoint
 from spikeclip.utils.atomic import atomic_write_json
 from spikeclip.utils.cli import run_cli

@@ -2,8 +2,8 @@
 import argparse
 import sys
 
-from spikeclip.apis import build_runner, load_config
-from spikeclip.apis.runner import (
+from spikeclip.engine import build_runner, load_config
+from spikeclip.engine.runner import (
     DictAction,
     apply_amp,
     claim_work_dir,

@@ -1,9 +1,9 @@
 """Train stages 1-3 in sequence and combine them: ``python tools/train_all.py demo``."""
 import argparse
 
-from spikeclip.apis.train_all import train_all
 from spikeclip.utils.cli import run_cli
 from spikeclip.utils.env import OFFLINE_HELP, set_offline
+from spikeclip.workflows.train_all import train_all
 
 
 def main(argv=None):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from mmengine.registry import init_default_scope
 
-from spikeclip.apis.runner import DictAction, load_config
+from spikeclip.engine.runner import DictAction, load_config
 from spikeclip.models.encoders import TFI, TFP
 from spikeclip.registry import DATASETS
 from spikeclip.utils.atomic import atomic_save_image

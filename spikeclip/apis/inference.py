@@ -11,6 +11,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
+from ..engine.fast_inference import cached_prompt_features, prepare_for_inference, to_float32
 from ..fileio import center_window, dat_num_frames, npz_num_frames, read_dat, read_npz
 from ..models.stages.base import load_stage_checkpoint
 from ..registry import MODELS
@@ -18,7 +19,6 @@ from ..utils.atomic import atomic_save_image, atomic_write_json, remove_stale_te
 from ..utils.checkpoint import load_checkpoint_file
 from ..utils.device import check_device, default_device  # noqa: F401  (re-exported)
 from ..utils.errors import CheckpointError, ConfigError, SpikeCLIPError, SpikeFormatError
-from .fast_inference import cached_prompt_features, prepare_for_inference, to_float32
 
 
 def _model_options(cfg_options: Optional[dict], checkpoint: str) -> dict:
@@ -27,7 +27,7 @@ def _model_options(cfg_options: Optional[dict], checkpoint: str) -> dict:
     Raises:
         ConfigError: Any other key (nothing but the model comes from a checkpoint).
     """
-    from .runner import import_custom_modules
+    from ..engine.runner import import_custom_modules
     options = dict(cfg_options or {})
     imports = {k: options.pop(k) for k in list(options) if k.split('.')[0] == 'custom_imports'}
     if imports:
@@ -85,8 +85,8 @@ def init_model(checkpoint: str, config: Optional[str] = None, device: Optional[s
     else:  # the stored config is not used
         ckpt = load_checkpoint_file(checkpoint)
         state = ckpt.get('state_dict', ckpt)
+        from ..engine.runner import MODEL_STAGES, load_config
         from ..models.stages.base import STAGE_TITLES
-        from .runner import MODEL_STAGES, load_config
         model_cfg = load_config(config, options).model.to_dict()
         stored = ((ckpt.get('meta') or {}).get('spikeclip') or {}).get('stage')
         wanted = MODEL_STAGES.get(model_cfg.get('type'))
@@ -95,7 +95,7 @@ def init_model(checkpoint: str, config: Optional[str] = None, device: Optional[s
                                   f'{config} builds {STAGE_TITLES[wanted]} '
                                   f'({model_cfg["type"]}); use a config of its stage')
     # Stage 2/3 configs name earlier-stage checkpoints; the stored config names their parts.
-    from .runner import explain_unregistered_types
+    from ..engine.runner import explain_unregistered_types
     with DefaultScope.overwrite_default_scope('spikeclip'), explain_unregistered_types():
         model = MODELS.build(model_cfg)
     missing_parts = sorted({k.split('.')[0] for k in model.state_dict()} -
@@ -284,7 +284,7 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
     as inputs finish (see :class:`_Predictions`) and when the run stops on an error or Ctrl-C,
     so it always lists exactly the outputs written so far.
 
-    The model runs with :func:`~spikeclip.apis.fast_inference.prepare_for_inference` settings
+    The model runs with :func:`~spikeclip.engine.fast_inference.prepare_for_inference` settings
     (``amp``, ``channels_last``; ``'auto'`` picks bf16 + channels_last where the hardware has
     native bf16, fp32 elsewhere; ``amp='none'`` reproduces fp32 exactly), and the frozen prompt
     features are computed once for all inputs. This sets the model's memory format and fp32

@@ -44,6 +44,7 @@ try:
 except ImportError:  # Windows: frame folders are not locked
     fcntl = None
 
+from ..engine.fast_inference import cached_prompt_features, prepare_for_inference, to_float32
 from ..fileio import PAD_MODES, SpikeReader, WindowStream, valid_centres
 from ..fileio.mp4 import Mp4Writer
 from ..utils.atomic import (
@@ -53,7 +54,6 @@ from ..utils.atomic import (
     remove_stale_temporaries,
 )
 from ..utils.errors import ConfigError, SpikeCLIPError, SpikeFormatError
-from .fast_inference import cached_prompt_features, prepare_for_inference, to_float32
 from .inference import PREDICTIONS, output_stems, prepare_out_dir, to_uint8
 
 RUN_RECORD = 'run.json'
@@ -307,7 +307,7 @@ def iter_frames(model: nn.Module, path: str, frames: Union[str, range, FrameRang
 
     The recording is read window by window (never whole), ``batch_size`` windows go through the
     model at once, and a reader thread prepares the next batch meanwhile (``prefetch``). The
-    model runs with :func:`~spikeclip.apis.fast_inference.prepare_for_inference` settings
+    model runs with :func:`~spikeclip.engine.fast_inference.prepare_for_inference` settings
     (``amp``/``channels_last``; ``amp='none'`` for exact fp32), set on the model in place.
 
     Args:

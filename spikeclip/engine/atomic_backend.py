@@ -9,7 +9,7 @@ the local backend with :class:`AtomicLocalBackend`, which writes a temporary sib
 it into place (:mod:`spikeclip.utils.atomic`): a kill leaves the previous file intact.
 
 Writes outside the backends (MMEngine's ``last_checkpoint`` pointer, the visualizer's files) are
-not covered; :func:`spikeclip.apis.runner.find_resume_checkpoint` copes with a torn pointer.
+not covered; :func:`spikeclip.engine.runner.find_resume_checkpoint` copes with a torn pointer.
 """
 from pathlib import Path
 from typing import Union

@@ -347,7 +347,7 @@ def test_logits_and_loss_are_float32_under_bf16_autocast(clip100):
 
 
 def test_inference_setting_decides_classes_as_float32(clip100):
-    from spikeclip.apis.fast_inference import keep_fp32
+    from spikeclip.engine.fast_inference import keep_fp32
     from spikeclip.models.stages.base import class_probs
     torch.manual_seed(1)
     texts = [f'a photo of a thing number {i}.' for i in range(101)]

@@ -2,7 +2,8 @@
 pretrained stage 1 (with the tiny CLIP standing in for ViT-B/32) and combine into one model."""
 import os.path as osp
 
-from spikeclip.apis import build_runner, init_model, load_config
+from spikeclip.apis import init_model
+from spikeclip.engine import build_runner, load_config
 from spikeclip.models.stages import load_stage_checkpoint
 from spikeclip.testing import REPO_ROOT
 

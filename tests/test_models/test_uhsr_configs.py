@@ -4,7 +4,7 @@ import os.path as osp
 
 import pytest
 
-from spikeclip.apis import build_runner, load_config
+from spikeclip.engine import build_runner, load_config
 from spikeclip.models.stages import load_stage_checkpoint
 from spikeclip.testing import REPO_ROOT, write_tiny_uhsr
 

@@ -16,8 +16,8 @@ from mmengine.fileio import io as mmengine_io
 from mmengine.runner.checkpoint import save_checkpoint
 
 import spikeclip.engine  # noqa: F401  (installs the atomic backend)
-from spikeclip.apis.runner import remove_stale_temporaries
 from spikeclip.engine.atomic_backend import AtomicLocalBackend, install
+from spikeclip.engine.runner import remove_stale_temporaries
 from spikeclip.fileio import write_dat, write_npz
 from spikeclip.testing import REPO_ROOT
 from spikeclip.utils.atomic import atomic_save_image, atomic_torch_save, atomic_write_json

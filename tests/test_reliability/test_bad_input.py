@@ -22,9 +22,10 @@ import pytest
 import torch
 from PIL import Image
 
-from spikeclip.apis import build_runner, init_model, load_config
+from spikeclip.apis import init_model
 from spikeclip.apis.combine import combine_checkpoints
 from spikeclip.datasets import UnpairedImageDataset
+from spikeclip.engine import build_runner, load_config
 from spikeclip.engine.hooks.class_names_check_hook import check_class_names
 from spikeclip.fileio import frame_bytes, write_dat
 from spikeclip.testing import REPO_ROOT, tiny_options

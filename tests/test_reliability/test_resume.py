@@ -10,8 +10,8 @@ from mmengine.runner import Runner
 from torch import nn
 from torch.utils.data import Dataset
 
-from spikeclip.apis import load_config
-from spikeclip.apis.runner import find_resume_checkpoint, prepare_resume
+from spikeclip.engine import load_config
+from spikeclip.engine.runner import find_resume_checkpoint, prepare_resume
 from spikeclip.testing import REPO_ROOT
 from spikeclip.utils.checkpoint import load_checkpoint_file
 

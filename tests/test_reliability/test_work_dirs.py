@@ -1,7 +1,7 @@
 """Training never silently overwrites a trained run; re-running train-all (make demo) resumes."""
 import os
 
-from spikeclip.apis.train_all import stage_paths, train_all
+from spikeclip.workflows.train_all import stage_paths, train_all
 
 
 def test_a_fresh_run_is_refused_where_a_trained_run_lives(tmp_path, run_train, tool_env,

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from spikeclip.apis.check_clip import check_clip, format_report
+from spikeclip.benchmarks.clip import check_clip, format_report
 from spikeclip.testing import REPO_ROOT, write_tiny_uhsr
 
 TOOL = os.path.join(REPO_ROOT, 'tools', 'check_clip.py')

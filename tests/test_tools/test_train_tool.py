@@ -9,8 +9,8 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from torch import nn
 
-from spikeclip.apis.runner import apply_amp, load_config
 from spikeclip.engine.optim_wrapper import BF16OptimWrapper
+from spikeclip.engine.runner import apply_amp, load_config
 from spikeclip.testing import REPO_ROOT
 from spikeclip.utils.errors import ConfigError
 

@@ -416,7 +416,7 @@ class FrozenCLIP(nn.Module):
         CheckpointError: The weights are missing or do not fit the arch.
     """
 
-    # Inference (spikeclip.apis.fast_inference.prepare_for_inference) keeps CLIP in float32
+    # Inference (spikeclip.engine.fast_inference.prepare_for_inference) keeps CLIP in float32
     # under bf16 autocast, so that tools/infer.py decides classes as tools/test.py does (fp32):
     # bf16 towers still flip some close top-1 decisions with fp32 logits (docs/clip.md).
     supports_bf16 = False

@@ -1,4 +1,4 @@
-"""tools/benchmark.py and spikeclip.apis.benchmark on tiny models (32x48, 3 iterations)."""
+"""tools/benchmark.py and spikeclip.benchmarks.speed on tiny models (32x48, 3 iterations)."""
 import importlib.util
 import json
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from mmengine.registry import DefaultScope
 
-from spikeclip.apis.benchmark import (
+from spikeclip.benchmarks.speed import (
     FIGURES,
     benchmark_dat_decode,
     build_benchmark_model,

@@ -34,6 +34,8 @@ import torch
 from mmengine.registry import DefaultScope
 from torch import nn
 
+from ..apis.inference import init_model
+from ..engine.fast_inference import malloc_tuned, native_bf16, prepare_for_inference, to_float32
 from ..fileio import check_frame_size, frame_bytes, read_dat, write_dat
 from ..registry import MODELS
 from ..utils.device import (
@@ -46,8 +48,6 @@ from ..utils.device import (
     reset_cuda_peak_memory,
 )
 from ..utils.errors import ConfigError
-from .fast_inference import malloc_tuned, native_bf16, prepare_for_inference, to_float32
-from .inference import init_model
 
 STAGE_ORDER = ('tfp', 'coarse', 'refine', 'classify', 'pipeline')
 # The figures of every timed entry; each also appears in ``ratio_to_tfp``.
@@ -74,7 +74,7 @@ def build_benchmark_model(source: str, device: str = 'cpu',
     """
     if not source.endswith('.py'):
         return init_model(source, device=device, cfg_options=cfg_options)
-    from .runner import load_config
+    from ..engine.runner import load_config
     cfg = load_config(source, cfg_options)
     model_cfg = cfg.model.to_dict()
     if model_cfg.pop('from_checkpoint', False):

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from spikeclip.apis.quality import (
+from spikeclip.benchmarks.quality import (
     REALISTIC_TESTSETS,
     compare_with_baselines,
     evaluate_methods,

@@ -17,6 +17,7 @@ from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 
 from ..utils.errors import CheckpointError, ConfigError, SpikeFormatError
+from ..utils.resources import find_config
 
 DEFAULT_CONFIG = 'configs/coarse_ucaltech.py'
 
@@ -94,14 +95,15 @@ def check_clip(config: str = DEFAULT_CONFIG, cfg_options: Optional[dict] = None,
     """
     from mmengine.registry import DefaultScope
 
+    from ..apis.inference import default_device, init_model
     from ..datasets import load_class_names
+    from ..engine.fast_inference import native_bf16
+    from ..engine.runner import load_config
     from ..models.adapters.class_prompt import zero_shot_class_features
     from ..models.encoders import TFP
     from ..models.stages.base import build_clip, class_probs
     from ..registry import DATASETS
-    from .fast_inference import native_bf16
-    from .inference import default_device, init_model
-    from .runner import load_config
+    config = find_config(config)  # the shipped config when run outside the repository
     cfg = load_config(config, cfg_options)
     if not cfg.get('model', {}).get('clip'):
         raise ConfigError(f'{config} has no model.clip to check')

@@ -6,9 +6,8 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-from ..utils.errors import ConfigError
+from ..utils.resources import config_path, tool_path
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STAGE_ORDER = ('coarse', 'prompt', 'refine')
 
 
@@ -29,16 +28,14 @@ def stage_command(stage: str, dataset: str, work_root: str,
     train, an interrupted one continues, an empty work dir starts afresh), or with ``force``
     trains afresh (``--force``: the earlier run's checkpoints are moved aside).
     """
-    config = osp.join(REPO_ROOT, 'configs', f'{stage}_{dataset}.py')
-    if not osp.isfile(config):
-        raise ConfigError(f'no config {config} for dataset {dataset!r}')
+    config = config_path(f'{stage}_{dataset}.py')
     p = stage_paths(dataset, work_root)
     options = list(cfg_options)
     if stage == 'prompt':
         options.append(f'model.coarse_checkpoint={p["coarse"]}')
     if stage == 'refine':  # its CombineCheckpointsHook writes <root>/combined_model.pth
         options.append(f'model.prompt_checkpoint={p["prompt"]}')
-    cmd = [sys.executable, osp.join(REPO_ROOT, 'tools', 'train.py'), config,
+    cmd = [sys.executable, tool_path('train.py'), config,
            '--work-dir', p[f'{stage}_dir'], '--force' if force else '--resume']
     return cmd + (['--cfg-options', *options] if options else [])
 

@@ -10,8 +10,9 @@ from mmengine.registry import DefaultScope
 from PIL import Image
 from torch import nn
 
-from spikeclip.apis import fast_inference, infer_files, init_model
-from spikeclip.apis.fast_inference import (
+from spikeclip.apis import infer_files, init_model
+from spikeclip.engine import fast_inference
+from spikeclip.engine.fast_inference import (
     cached_prompt_features,
     is_kept_fp32,
     keep_fp32,
@@ -228,7 +229,7 @@ def test_cached_prompt_features_run_the_text_encoder_once(pipeline_file, spikes)
 
 
 def test_retain_freed_memory_is_idempotent():
-    from spikeclip.apis.fast_inference import malloc_tuned
+    from spikeclip.engine.fast_inference import malloc_tuned
     first = retain_freed_memory()
     assert retain_freed_memory() == first == malloc_tuned()
     if platform.system() == 'Linux' and platform.libc_ver()[0] == 'glibc':

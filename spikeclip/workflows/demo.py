@@ -7,7 +7,8 @@ import sys
 import time
 from typing import Dict, Optional, Sequence
 
-from .train_all import REPO_ROOT, train_all
+from ..utils.resources import config_path, tool_path
+from .train_all import train_all
 
 TINY_CLIP_NOTICE = (
     'NOTE: the demo uses the tiny CLIP architecture "spikeclip-tiny" with RANDOM weights, so '
@@ -52,9 +53,9 @@ def run_demo(work_root: str = 'work_dirs', stage_options: Optional[Dict[str, lis
         options[s].append(f'model.clip.pretrained={tiny}')
     paths = train_all('demo', work_root, stage_options=options, force=force)
 
-    py, tools = sys.executable, osp.join(REPO_ROOT, 'tools')
+    py = sys.executable
     test_dir = osp.join(root, 'test')
-    _run([py, osp.join(tools, 'test.py'), osp.join(REPO_ROOT, 'configs', 'pipeline_demo.py'),
+    _run([py, tool_path('test.py'), config_path('pipeline_demo.py'),
           paths['combined'], '--work-dir', test_dir, '--show-dir', 'vis',
           *(['--cfg-options', *test_options] if test_options else [])], 'test')
     with open(osp.join(test_dir, 'test_metrics.json')) as f:
@@ -62,12 +63,12 @@ def run_demo(work_root: str = 'work_dirs', stage_options: Optional[Dict[str, lis
 
     rec_dir = osp.join(root, 'recording')
     # Moving scenes: a camera panning at up to 0.3 px/frame, objects crossing the view.
-    _run([py, osp.join(tools, 'simulate_spikes.py'), 'default', rec_dir, '--frames', '200',
+    _run([py, tool_path('simulate_spikes.py'), 'default', rec_dir, '--frames', '200',
           '--height', '250', '--width', '400', '--speed', '0.3', '--seed', '7'],
          'simulate a 250x400 recording')
     dat = osp.join(rec_dir, 'spike', sorted(os.listdir(osp.join(rec_dir, 'spike')))[0])
     infer_dir = osp.join(root, 'infer')
-    _run([py, osp.join(tools, 'infer.py'), paths['combined'], dat, '--out-dir', infer_dir,
+    _run([py, tool_path('infer.py'), paths['combined'], dat, '--out-dir', infer_dir,
           '--save-coarse'], 'inference')
 
     vs_tfp = stage1_vs_tfp(paths['coarse'])
@@ -100,10 +101,10 @@ def stage1_vs_tfp(checkpoint: str) -> dict:
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
 
+    from ..apis.inference import init_model
+    from ..benchmarks.quality import compare_with_baselines
     from ..registry import DATASETS
-    from .inference import init_model
-    from .quality import compare_with_baselines
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'coarse_demo.py'))
+    cfg = Config.fromfile(config_path('coarse_demo.py'))
     with DefaultScope.overwrite_default_scope('spikeclip'):
         data = DATASETS.build(cfg.test_dataloader.dataset.to_dict())
     model = init_model(checkpoint, device='cpu')

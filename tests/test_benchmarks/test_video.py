@@ -9,7 +9,7 @@ import json
 import numpy as np
 import torch
 
-from spikeclip.apis.benchmark_video import simulate_recording
+from spikeclip.benchmarks.video import simulate_recording
 from spikeclip.fileio import SpikeReader
 from spikeclip.models.stages.coarse import CoarseModel
 from spikeclip.testing import REPO_ROOT

@@ -34,11 +34,11 @@ from typing import Dict, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from ..apis.inference import init_model
+from ..apis.video import infer_recordings, iter_frames, model_window
+from ..engine.fast_inference import native_bf16, prepare_for_inference
 from ..fileio import check_frame_size, encode_frames
 from ..utils.errors import ConfigError
-from .fast_inference import native_bf16, prepare_for_inference
-from .inference import init_model
-from .video import infer_recordings, iter_frames, model_window
 
 DEFAULT_BATCH_SIZE = 4  # tools/infer.py's --batch-size default
 
@@ -163,7 +163,7 @@ def peak_memory_mib(checkpoint: str, path: str, out_dir: str, frames: str, heigh
 
     The child reports its own peak (``VmHWM``): the kernel's ``ru_maxrss`` of a child starts
     from the parent's resident size at ``fork``, which would hide the child's figure."""
-    cmd = [sys.executable, '-m', 'spikeclip.apis.benchmark_video', checkpoint, path, out_dir,
+    cmd = [sys.executable, '-m', 'spikeclip.benchmarks.video', checkpoint, path, out_dir,
            frames, str(height), str(width), str(batch_size), str(threads), amp, device]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     t0 = time.perf_counter()
@@ -337,9 +337,9 @@ def format_video_table(result: dict) -> str:
 
 
 def _memory_child(argv) -> None:
-    """``python -m spikeclip.apis.benchmark_video CKPT REC OUT FRAMES H W BATCH THREADS AMP
+    """``python -m spikeclip.benchmarks.video CKPT REC OUT FRAMES H W BATCH THREADS AMP
     DEVICE``: one memory run (what tools/infer.py does, without the progress bar)."""
-    from .fast_inference import retain_freed_memory
+    from ..engine.fast_inference import retain_freed_memory
     ckpt, rec, out, frames, h, w, batch, threads, amp, device = argv
     torch.set_num_threads(int(threads))
     retain_freed_memory()
