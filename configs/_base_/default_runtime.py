@@ -18,6 +18,10 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # Validation and test image grids (TensorBoard; PNGs with tools/test.py --show-dir).
     visualization=dict(type='SpikeVisualizationHook'),
+    # Refuses data whose class list does not fit the model's, before the first step is taken.
+    class_names_check=dict(type='ClassNamesCheckHook'),
+    # Random state follows (seed, iteration), so that a resumed run repeats an unbroken one.
+    iter_seed=dict(type='IterSeedHook'),
 )
 
 custom_hooks = [

@@ -368,15 +368,10 @@ class SpikeCLIPRunner(Runner):
                                   f'{type(self.model).__name__}: {msg}') from e
 
 
-# Hooks every run gets (appended to custom_hooks unless the config lists them): data whose class
-# list does not fit the model is refused, and random state follows (seed, iteration) so that a
-# resumed run repeats an unbroken one.
-GUARD_HOOKS = ('ClassNamesCheckHook', 'IterSeedHook')
-
-
 def build_runner(cfg: Config) -> Runner:
     """Build the Runner (:class:`SpikeCLIPRunner`) with SpikeCLIP's modules registered, atomic
-    file writes, safe loading and the :data:`GUARD_HOOKS`.
+    file writes and safe loading. Every hook it runs is listed in the config
+    (``configs/_base_/default_runtime.py``).
 
     ``default_scope='spikeclip'`` makes the registries import our modules on first use.
     """
@@ -387,9 +382,6 @@ def build_runner(cfg: Config) -> Runner:
     if cfg.get('launcher', 'none') != 'none':
         from ..utils.device import enable_cpu_distributed
         enable_cpu_distributed()  # multi-process CPU runs (gloo); no-op where CUDA exists
-    hooks = list(cfg.get('custom_hooks') or [])
-    listed = {h.get('type') for h in hooks if isinstance(h, dict)}
-    cfg.custom_hooks = hooks + [dict(type=t) for t in GUARD_HOOKS if t not in listed]
     os.makedirs(cfg.work_dir, exist_ok=True)
     return SpikeCLIPRunner.from_cfg(cfg)
 
