@@ -12,7 +12,7 @@ import torch
 MIB = 1024**2
 
 # Names of the figures that NVML gives, in the order they are reported.
-NVML_FIGURES = ('gpu_util', 'gpu_mem_mb', 'gpu_power_w')
+NVML_FIGURES = ('gpu_util', 'gpu_mem_mib', 'gpu_power_w')
 
 
 def default_device() -> str:
@@ -158,7 +158,7 @@ class NvmlReader:
             # Percent of the last sample period (1/6 s to 1 s) in which a kernel was running.
             'gpu_util': lambda: float(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu),
             # All processes on the device, CUDA context and allocator cache included.
-            'gpu_mem_mb': lambda: pynvml.nvmlDeviceGetMemoryInfo(handle).used / MIB,
+            'gpu_mem_mib': lambda: pynvml.nvmlDeviceGetMemoryInfo(handle).used / MIB,
             # NVML reports milliwatts.
             'gpu_power_w': lambda: pynvml.nvmlDeviceGetPowerUsage(handle) / 1000.0,
         }
@@ -167,7 +167,7 @@ class NvmlReader:
         """Read every figure that still works.
 
         Returns:
-            dict[str, float]: Some of ``gpu_util`` (%), ``gpu_mem_mb`` (MiB), ``gpu_power_w`` (W).
+            dict[str, float]: Some of ``gpu_util`` (%), ``gpu_mem_mib`` (MiB), ``gpu_power_w`` (W).
         """
         values = {}
         for name, reader in list(self._readers.items()):

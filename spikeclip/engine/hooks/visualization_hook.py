@@ -3,11 +3,11 @@ import os.path as osp
 from typing import Optional
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from ...registry import HOOKS
 from ...utils.atomic import atomic_save_image, atomic_write_json
 from ...visualization import grid_caption, make_grid, spike_panels
+from .utils import unwrapped_model
 
 
 @HOOKS.register_module()
@@ -38,7 +38,7 @@ class SpikeVisualizationHook(Hook):
         self._captions = {}
 
     def _class_names(self, runner):
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = unwrapped_model(runner)
         return getattr(model, 'class_names', None)
 
     def _grids(self, runner, data_batch, outputs):
