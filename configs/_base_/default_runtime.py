@@ -40,8 +40,9 @@ env_cfg = dict(
 
 # Metrics, images and graphs go to local files and TensorBoard (`make tensorboard`).
 vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
-# The visualizer that sends images and scalars to `vis_backends`.
-visualizer = dict(type='Visualizer', vis_backends=vis_backends)
+# Sends scalars and titled image grids (spikes, TFP, coarse, refined, reference, with PSNR;
+# panels enlarged to at least `min_size` pixels) to `vis_backends`.
+visualizer = dict(type='SpikeVisualizer', vis_backends=vis_backends, min_size=256)
 # Iteration-based log window (smoothing of the printed values).
 log_processor = dict(type='LogProcessor', window_size=10, by_epoch=True)
 # Logging verbosity.
