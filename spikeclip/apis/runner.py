@@ -380,8 +380,8 @@ def build_runner(cfg: Config) -> Runner:
     if cfg.get('default_scope', 'spikeclip') != 'spikeclip':
         raise ConfigError(f"default_scope must be 'spikeclip', got {cfg.default_scope!r}")
     if cfg.get('launcher', 'none') != 'none':
-        from ..utils.device import enable_cpu_distributed
-        enable_cpu_distributed()  # multi-process CPU runs (gloo); no-op where CUDA exists
+        from ..engine.patches import install_cpu_distributed_patch
+        install_cpu_distributed_patch()  # multi-process CPU runs (gloo); no-op where CUDA exists
     os.makedirs(cfg.work_dir, exist_ok=True)
     return SpikeCLIPRunner.from_cfg(cfg)
 

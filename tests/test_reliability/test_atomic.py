@@ -17,7 +17,7 @@ from mmengine.runner.checkpoint import save_checkpoint
 
 import spikeclip.engine  # noqa: F401  (installs the atomic backend)
 from spikeclip.apis.runner import remove_stale_temporaries
-from spikeclip.engine.atomic_backend import AtomicLocalBackend, install
+from spikeclip.engine.atomic_backend import AtomicLocalBackend, install_atomic_backend
 from spikeclip.fileio import write_dat, write_npz
 from spikeclip.testing import REPO_ROOT
 from spikeclip.utils.atomic import atomic_save_image, atomic_torch_save, atomic_write_json
@@ -48,7 +48,7 @@ def test_mmengine_writes_through_the_atomic_backend(tmp_path):
     # A plain LocalBackend cached before the install is dropped from MMEngine's cache.
     key = f':{"{}"}'
     mmengine_io.backend_instances[key] = LocalBackend()
-    install()
+    install_atomic_backend()
     assert isinstance(get_file_backend(str(tmp_path / 'x.pth')), AtomicLocalBackend)
 
 
