@@ -18,6 +18,10 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # Validation and test image grids (TensorBoard; PNGs with tools/test.py --show-dir).
     visualization=dict(type='SpikeVisualizationHook'),
+    # Refuses data whose class list does not fit the model's, before the first step is taken.
+    class_names_check=dict(type='ClassNamesCheckHook'),
+    # Random state follows (seed, iteration), so that a resumed run repeats an unbroken one.
+    iter_seed=dict(type='IterSeedHook'),
 )
 
 custom_hooks = [
@@ -36,8 +40,9 @@ env_cfg = dict(
 
 # Metrics, images and graphs go to local files and TensorBoard (`make tensorboard`).
 vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
-# The visualizer that sends images and scalars to `vis_backends`.
-visualizer = dict(type='Visualizer', vis_backends=vis_backends)
+# Sends scalars and titled image grids (spikes, TFP, coarse, refined, reference, with PSNR;
+# panels enlarged to at least `min_size` pixels) to `vis_backends`.
+visualizer = dict(type='SpikeVisualizer', vis_backends=vis_backends, min_size=256)
 # Iteration-based log window (smoothing of the printed values).
 log_processor = dict(type='LogProcessor', window_size=10, by_epoch=True)
 # Logging verbosity.

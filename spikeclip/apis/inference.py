@@ -85,11 +85,11 @@ def init_model(checkpoint: str, config: Optional[str] = None, device: Optional[s
     else:  # the stored config is not used
         ckpt = load_checkpoint_file(checkpoint)
         state = ckpt.get('state_dict', ckpt)
-        from ..engine.runner import MODEL_STAGES, load_config
-        from ..models.stages.base import STAGE_TITLES
+        from ..engine.runner import load_config
+        from ..models.stages.base import STAGE_TITLES, stage_of
         model_cfg = load_config(config, options).model.to_dict()
         stored = ((ckpt.get('meta') or {}).get('spikeclip') or {}).get('stage')
-        wanted = MODEL_STAGES.get(model_cfg.get('type'))
+        wanted = stage_of(model_cfg.get('type'))
         if stored in STAGE_TITLES and wanted is not None and stored != wanted:
             raise CheckpointError(f'{checkpoint} is a checkpoint of {STAGE_TITLES[stored]}, but '
                                   f'{config} builds {STAGE_TITLES[wanted]} '

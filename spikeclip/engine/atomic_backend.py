@@ -3,10 +3,10 @@
 MMEngine writes through its file backends (``mmengine.fileio``): ``Runner.save_checkpoint``
 serialises into memory and calls ``get_file_backend(path).put(data, path)``, and the local
 backend's ``put`` opens the destination in place, so a run killed during a save leaves a
-truncated checkpoint under the final name (and ``--resume`` then fails on it). Importing this
-module (``spikeclip.engine`` does, and :func:`spikeclip.apis.build_runner` imports that) replaces
-the local backend with :class:`AtomicLocalBackend`, which writes a temporary sibling and renames
-it into place (:mod:`spikeclip.utils.atomic`): a kill leaves the previous file intact.
+truncated checkpoint under the final name (and ``--resume`` then fails on it).
+:func:`install_atomic_backend` (called by :func:`spikeclip.engine.patches.install_patches`)
+replaces the local backend with :class:`AtomicLocalBackend`, which writes a temporary sibling and
+renames it into place (:mod:`spikeclip.utils.atomic`): a kill leaves the previous file intact.
 
 Writes outside the backends (MMEngine's ``last_checkpoint`` pointer, the visualizer's files) are
 not covered; :func:`spikeclip.engine.runner.find_resume_checkpoint` copes with a torn pointer.
@@ -32,7 +32,7 @@ class AtomicLocalBackend(LocalBackend):
         atomic_write_bytes(filepath, obj.encode(encoding))
 
 
-def install() -> None:
+def install_atomic_backend() -> None:
     """Make :class:`AtomicLocalBackend` MMEngine's local backend (idempotent).
 
     ``get_file_backend`` caches backend instances; plain ``LocalBackend`` instances created before
@@ -42,6 +42,3 @@ def install() -> None:
     for key, backend in list(mmengine_io.backend_instances.items()):
         if type(backend) is LocalBackend:
             del mmengine_io.backend_instances[key]
-
-
-install()

@@ -20,8 +20,9 @@ from mmengine.registry import Registry
 from mmengine.runner import Runner
 
 from ..utils.atomic import remove_stale_temporaries
-from ..utils.checkpoint import load_checkpoint_file, register_safe_globals
+from ..utils.checkpoint import load_checkpoint_file
 from ..utils.errors import CheckpointError, ConfigError
+from .patches import install_patches
 
 
 class DictAction(_MMEngineDictAction):
@@ -368,28 +369,17 @@ class SpikeCLIPRunner(Runner):
                                   f'{type(self.model).__name__}: {msg}') from e
 
 
-# Hooks every run gets (appended to custom_hooks unless the config lists them): data whose class
-# list does not fit the model is refused, and random state follows (seed, iteration) so that a
-# resumed run repeats an unbroken one.
-GUARD_HOOKS = ('ClassNamesCheckHook', 'IterSeedHook')
-
-
 def build_runner(cfg: Config) -> Runner:
     """Build the Runner (:class:`SpikeCLIPRunner`) with SpikeCLIP's modules registered, atomic
-    file writes, safe loading and the :data:`GUARD_HOOKS`.
+    file writes and safe loading. Every hook it runs is listed in the config
+    (``configs/_base_/default_runtime.py``).
 
     ``default_scope='spikeclip'`` makes the registries import our modules on first use.
     """
-    import spikeclip.engine  # noqa: F401  (atomic checkpoint writes, safe loads, hooks)
-    register_safe_globals()
     if cfg.get('default_scope', 'spikeclip') != 'spikeclip':
         raise ConfigError(f"default_scope must be 'spikeclip', got {cfg.default_scope!r}")
-    if cfg.get('launcher', 'none') != 'none':
-        from ..utils.device import enable_cpu_distributed
-        enable_cpu_distributed()  # multi-process CPU runs (gloo); no-op where CUDA exists
-    hooks = list(cfg.get('custom_hooks') or [])
-    listed = {h.get('type') for h in hooks if isinstance(h, dict)}
-    cfg.custom_hooks = hooks + [dict(type=t) for t in GUARD_HOOKS if t not in listed]
+    # multi-process CPU runs (gloo) need the CPU-distributed patch; a no-op where CUDA exists
+    install_patches(cpu_distributed=cfg.get('launcher', 'none') != 'none')
     os.makedirs(cfg.work_dir, exist_ok=True)
     return SpikeCLIPRunner.from_cfg(cfg)
 
@@ -568,11 +558,6 @@ def prepare_resume(cfg: Config, checkpoint: str = 'auto', force: bool = False) -
     return checkpoint
 
 
-# Stage of each stage-model type, to refuse a checkpoint of another stage before loading it.
-MODEL_STAGES = {'CoarseModel': 'coarse', 'PromptModel': 'prompt', 'RefineModel': 'refine',
-                'SpikeCLIP': 'pipeline'}
-
-
 def check_checkpoint_stage(cfg: Config, checkpoint: str) -> None:
     """Raise a clear error if ``checkpoint`` was written by another stage than ``cfg.model``, or
     holds a part (encoder, refiner, ...) of another type than the config builds.
@@ -580,8 +565,8 @@ def check_checkpoint_stage(cfg: Config, checkpoint: str) -> None:
     Raises:
         CheckpointError: Missing/unsafe file, a checkpoint of another stage or architecture.
     """
-    from ..models.stages.base import load_stage_checkpoint
-    stage = MODEL_STAGES.get(cfg.model.get('type'))
+    from ..models.stages.base import load_stage_checkpoint, stage_of
+    stage = stage_of(cfg.model.get('type'))
     if stage is None:
         return
     stored, _, _ = load_stage_checkpoint(checkpoint, stage, with_info=True)

@@ -3,10 +3,11 @@
 ``Runner.load_checkpoint`` and ``Runner.resume`` read local files with MMEngine's
 ``load_from_local``, a bare ``torch.load(filename)``. That is ``weights_only=True`` only by
 torch's default, which the environment variable ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`` turns off,
-and its failures are raw unpickling errors. Importing this module (``spikeclip.engine`` does)
-registers :func:`load_from_local_safely` for local paths instead: an explicit
-``weights_only=True`` load that refuses pickles carrying code whatever the environment says, and
-that raises :class:`~spikeclip.utils.errors.CheckpointError` naming the file.
+and its failures are raw unpickling errors. :func:`install_safe_loader` (called by
+:func:`spikeclip.engine.patches.install_patches`) registers :func:`load_from_local_safely` for
+local paths instead: an explicit ``weights_only=True`` load that refuses pickles carrying code
+whatever the environment says, and that raises :class:`~spikeclip.utils.errors.CheckpointError`
+naming the file.
 
 ``http(s)://`` checkpoints (``load_from``, ``--resume URL``) are downloaded into torch's hub
 cache and then loaded by the same function (MMEngine's ``load_from_http`` would ``torch.load``
@@ -54,8 +55,12 @@ def refuse_scheme(filename: str, map_location=None, **kwargs) -> dict:
                           'its local path')
 
 
-CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_safely, force=True)
-CheckpointLoader.register_scheme(prefixes=URL_PREFIXES, loader=load_from_url_safely, force=True)
-CheckpointLoader.register_scheme(
-    prefixes=['pavi://', r'(\S+\:)?s3://', r'(\S+\:)?petrel://', 'modelzoo://', 'torchvision://',
-              'open-mmlab://', 'openmmlab://', 'mmcls://'], loader=refuse_scheme, force=True)
+def install_safe_loader() -> None:
+    """Route MMEngine's checkpoint loading through the functions above (idempotent)."""
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_safely, force=True)
+    CheckpointLoader.register_scheme(prefixes=URL_PREFIXES, loader=load_from_url_safely,
+                                     force=True)
+    CheckpointLoader.register_scheme(
+        prefixes=['pavi://', r'(\S+\:)?s3://', r'(\S+\:)?petrel://', 'modelzoo://',
+                  'torchvision://', 'open-mmlab://', 'openmmlab://', 'mmcls://'],
+        loader=refuse_scheme, force=True)

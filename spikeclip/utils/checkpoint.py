@@ -6,9 +6,9 @@ are allow-listed here; nothing else is, so a pickle that carries arbitrary code 
 
 MMEngine's ``HistoryBuffer.__getstate__`` also pickles its default statistics functions
 (``HistoryBuffer.min`` ...), which pickle as ``getattr(HistoryBuffer, 'min')``. Allowing
-``getattr`` would let a crafted file reach arbitrary attributes, so instead the buffers are pickled
-without those defaults (``__setstate__`` restores them anyway); only custom statistics registered
-with ``HistoryBuffer.register_statistics`` are kept.
+``getattr`` would let a crafted file reach arbitrary attributes, so instead
+:func:`spikeclip.engine.patches.install_patches` makes the buffers pickle without those defaults
+(``__setstate__`` restores them anyway).
 """
 from typing import Any, Dict
 
@@ -17,20 +17,6 @@ import torch
 from mmengine.logging import HistoryBuffer
 
 from .errors import CheckpointError
-
-_DEFAULT_STATISTICS = ('min', 'max', 'current', 'mean')
-
-
-def _history_buffer_getstate(self) -> dict:
-    state = dict(self.__dict__)
-    custom = {k: v for k, v in self._statistics_methods.items() if k not in _DEFAULT_STATISTICS}
-    state.pop('statistics_methods', None)
-    if custom:
-        state['statistics_methods'] = custom
-    return state
-
-
-HistoryBuffer.__getstate__ = _history_buffer_getstate
 
 
 def _numpy_dtype_classes() -> list:

@@ -12,7 +12,7 @@ import torch
 MIB = 1024**2
 
 # Names of the figures that NVML gives, in the order they are reported.
-NVML_FIGURES = ('gpu_util', 'gpu_mem_mb', 'gpu_power_w')
+NVML_FIGURES = ('gpu_util', 'gpu_mem_mib', 'gpu_power_w')
 
 
 def default_device() -> str:
@@ -158,7 +158,7 @@ class NvmlReader:
             # Percent of the last sample period (1/6 s to 1 s) in which a kernel was running.
             'gpu_util': lambda: float(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu),
             # All processes on the device, CUDA context and allocator cache included.
-            'gpu_mem_mb': lambda: pynvml.nvmlDeviceGetMemoryInfo(handle).used / MIB,
+            'gpu_mem_mib': lambda: pynvml.nvmlDeviceGetMemoryInfo(handle).used / MIB,
             # NVML reports milliwatts.
             'gpu_power_w': lambda: pynvml.nvmlDeviceGetPowerUsage(handle) / 1000.0,
         }
@@ -167,7 +167,7 @@ class NvmlReader:
         """Read every figure that still works.
 
         Returns:
-            dict[str, float]: Some of ``gpu_util`` (%), ``gpu_mem_mb`` (MiB), ``gpu_power_w`` (W).
+            dict[str, float]: Some of ``gpu_util`` (%), ``gpu_mem_mib`` (MiB), ``gpu_power_w`` (W).
         """
         values = {}
         for name, reader in list(self._readers.items()):
@@ -188,40 +188,3 @@ class NvmlReader:
 
 def _nvml_reason(e: Exception) -> str:
     return f'{type(e).__name__}: {e}'
-
-
-def enable_cpu_distributed() -> bool:
-    """Let MMEngine's ``pytorch``/``slurm`` launchers and its DDP wrapper run without CUDA.
-
-    MMEngine 0.10 calls ``torch.cuda.set_device(local_rank)`` before it initialises the process
-    group and wraps the model in ``MMDistributedDataParallel(device_ids=[LOCAL_RANK])``; both
-    fail on a machine without a GPU, so multi-process training on CPU (gloo backend) cannot
-    start. Where CUDA is unavailable this makes ``torch.cuda.set_device`` a no-op and drops
-    ``device_ids`` for CPU modules, which is what DDP expects for them. Where CUDA is available
-    it changes nothing. Calling it twice is harmless.
-
-    Returns:
-        bool: Whether the patches are in place (False where CUDA is available).
-    """
-    if torch.cuda.is_available():
-        return False
-    from mmengine.model import MMDistributedDataParallel
-    if getattr(MMDistributedDataParallel, '_spikeclip_cpu_patch', False):
-        return True
-
-    def set_device(device) -> None:
-        return None  # no CUDA device to select
-
-    ddp_init = MMDistributedDataParallel.__init__
-
-    def init_without_device_ids(self, module, *args, **kwargs):
-        on_cpu = all(p.device.type == 'cpu' for p in module.parameters())
-        if on_cpu:
-            kwargs.pop('device_ids', None)
-            kwargs.pop('output_device', None)
-        ddp_init(self, module, *args, **kwargs)
-
-    torch.cuda.set_device = set_device
-    MMDistributedDataParallel.__init__ = init_without_device_ids
-    MMDistributedDataParallel._spikeclip_cpu_patch = True
-    return True

@@ -1,3 +1,5 @@
-from .grid import PANELS, grid_caption, make_grid, spike_panels
+from .grid import PANELS, grid_caption, make_grid, panel_titles, spike_panels
+from .spike_visualizer import SpikeVisualizer
 
-__all__ = ['PANELS', 'grid_caption', 'make_grid', 'spike_panels']
+__all__ = ['PANELS', 'SpikeVisualizer', 'grid_caption', 'make_grid', 'panel_titles',
+           'spike_panels']

@@ -5,7 +5,7 @@ shrunk to 8 samples per epoch, for 2 iterations on each of 2 ranks. A hook
 loaded through ``custom_imports`` dumps each rank's view; the test checks that the ranks end
 with the same weights as the saved checkpoint, trained on disjoint halves of the data, and got
 per-rank seeds. MMEngine needs CUDA to start a ``pytorch``/``slurm`` launch, so a
-``sitecustomize`` on the workers' path calls :func:`spikeclip.utils.device.enable_cpu_distributed`.
+``sitecustomize`` on the workers' path calls :func:`spikeclip.engine.patches.install_patches`.
 ``tools/slurm_train.sh`` is checked through the srun command line it builds (no SLURM here).
 """
 import hashlib
@@ -73,8 +73,8 @@ val_dataloader = dict(batch_size=2, dataset=dict(num_samples=4, crop_size=32), *
 test_dataloader = val_dataloader
 '''
 
-SITECUSTOMIZE = ('from spikeclip.utils.device import enable_cpu_distributed\n'
-                 'enable_cpu_distributed()\n')
+SITECUSTOMIZE = ('from spikeclip.engine.patches import install_patches\n'
+                 'install_patches(cpu_distributed=True)\n')
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -166,13 +166,13 @@ def test_scripts_refuse_missing_arguments():
 def test_enable_cpu_distributed_drops_device_ids_for_cpu_modules(monkeypatch):
     from mmengine.model import MMDistributedDataParallel
 
-    from spikeclip.utils.device import enable_cpu_distributed
+    from spikeclip.engine.patches import install_cpu_distributed_patch
     monkeypatch.setattr(torch.cuda, 'set_device', torch.cuda.set_device)  # undone afterwards
     monkeypatch.setattr(MMDistributedDataParallel, '__init__', MMDistributedDataParallel.__init__)
     monkeypatch.delattr(MMDistributedDataParallel, '_spikeclip_cpu_patch', raising=False)
     with pytest.raises((RuntimeError, AssertionError)):  # no driver / no CUDA build
         torch.cuda.set_device(0)
-    assert enable_cpu_distributed() and enable_cpu_distributed()
+    assert install_cpu_distributed_patch() and install_cpu_distributed_patch()
     torch.cuda.set_device(0)  # a no-op now
     seen = {}
     monkeypatch.setattr(torch.nn.parallel.DistributedDataParallel, '__init__',

@@ -226,3 +226,50 @@ def test_one_prompt_text_helper_everywhere(tiny_clip_file, trained_stages):
     tokens = prompt.class_prompt.tokens
     torch.testing.assert_close(tokens, prompt.clip.tokenize([f'X X X X {n}.' for n in pretty]))
     assert prompt.export_cfg()['prompt_names'] == pretty
+
+
+def test_prompt_stage_trains_through_configured_losses(trained_stages, tiny_clip_file):
+    """Stage 2 takes losses=[...] like stages 1 and 3; its default is one loss per learner, and
+    the hq_lq_weight/class_weight fields of older configs and checkpoints still weight them."""
+    import torch.nn.functional as F
+
+    from spikeclip.structures import SpikeDataSample
+    clip = dict(type='FrozenCLIP', arch='spikeclip-tiny', pretrained=tiny_clip_file)
+    spikes = (torch.rand(2, 41, 24, 24) < 0.3).float()
+    ds = [SpikeDataSample() for _ in range(2)]
+    for s in ds:
+        s.set_gt_label(1)
+        s.set_field(torch.rand(1, 24, 24), 'gt_img')
+    default = PromptModel(clip=clip, coarse_checkpoint=trained_stages['coarse'])
+    assert [c['type'] for c in default.export_cfg()['losses']] == ['HQLQPromptLoss',
+                                                                   'ClassPromptLoss']
+    base = default(spikes, ds, mode='loss')
+    # The formula stage 2 used before it took losses=[...].
+    with torch.no_grad():
+        lq = default.clip.encode_image(default.encoder(spikes))
+        hq = default.clip.encode_image(torch.stack([s.gt_img for s in ds]))
+    hq_prompts, cls_prompts = default.prompt_features()
+    logits = default.hq_lq.logits(torch.cat([hq, lq]), hq_prompts)
+    assert base['loss_hq_lq'].item() == F.cross_entropy(
+        logits, torch.tensor([0, 0, 1, 1])).item()
+    assert base['loss_class_prompt'].item() == F.cross_entropy(
+        default.clip.logits(lq, cls_prompts), torch.tensor([1, 1])).item()
+    weighted = PromptModel(clip=clip, coarse_checkpoint=trained_stages['coarse'],
+                           hq_lq_weight=2.0)
+    weighted.load_state_dict(default.state_dict())
+    assert weighted(spikes, ds, mode='loss')['loss_hq_lq'].item() == pytest.approx(
+        2 * base['loss_hq_lq'].item(), rel=1e-6)
+    only_class = PromptModel(clip=clip, coarse_checkpoint=trained_stages['coarse'],
+                             losses=[dict(type='ClassPromptLoss', loss_weight=0.5)])
+    only_class.load_state_dict(default.state_dict())
+    out = only_class(spikes, ds, mode='loss')
+    assert 'loss_hq_lq' not in out and 'drift_hq' in out
+    assert out['loss_class_prompt'].item() == pytest.approx(
+        0.5 * base['loss_class_prompt'].item(), rel=1e-6)
+    # Clean images missing: the error says which field and how to provide it.
+    with pytest.raises(ConfigError, match=r"HQLQPromptLoss \(loss_hq_lq\) needs "
+                       r"\['hq_features'\].*clean images in the data samples field 'gt_img'"):
+        default(spikes, [SpikeDataSample() for _ in range(2)], mode='loss')
+    with pytest.raises(ConfigError, match='hq_lq_weight/class_weight'):
+        PromptModel(clip=clip, coarse_checkpoint=trained_stages['coarse'], losses=[],
+                    class_weight=3.0)

@@ -16,7 +16,7 @@ from mmengine.fileio import io as mmengine_io
 from mmengine.runner.checkpoint import save_checkpoint
 
 import spikeclip.engine  # noqa: F401  (installs the atomic backend)
-from spikeclip.engine.atomic_backend import AtomicLocalBackend, install
+from spikeclip.engine.atomic_backend import AtomicLocalBackend, install_atomic_backend
 from spikeclip.engine.runner import remove_stale_temporaries
 from spikeclip.fileio import write_dat, write_npz
 from spikeclip.testing import REPO_ROOT
@@ -48,7 +48,7 @@ def test_mmengine_writes_through_the_atomic_backend(tmp_path):
     # A plain LocalBackend cached before the install is dropped from MMEngine's cache.
     key = f':{"{}"}'
     mmengine_io.backend_instances[key] = LocalBackend()
-    install()
+    install_atomic_backend()
     assert isinstance(get_file_backend(str(tmp_path / 'x.pth')), AtomicLocalBackend)
 
 

@@ -4,10 +4,10 @@ from typing import Optional, Sequence
 
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.model import is_model_wrapper
 
 from ...registry import HOOKS
 from ...utils.errors import ConfigError
+from .utils import unwrapped_model
 
 
 def check_class_names(model_names: Sequence[str], data_names: Sequence[str],
@@ -59,7 +59,7 @@ class ClassNamesCheckHook(Hook):
     priority = 'VERY_HIGH'
 
     def _check(self, runner, loader, split: str) -> None:
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = unwrapped_model(runner)
         dataset = getattr(loader, 'dataset', None)
         classes = (getattr(dataset, 'metainfo', None) or {}).get('classes') or ()
         warning = check_class_names(getattr(model, 'class_names', None) or (), classes, split,

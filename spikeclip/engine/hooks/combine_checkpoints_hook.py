@@ -4,10 +4,10 @@ from typing import Optional
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from ...registry import HOOKS
 from ...utils.errors import CheckpointError
+from .utils import unwrapped_model
 
 
 @HOOKS.register_module()
@@ -34,7 +34,7 @@ class CombineCheckpointsHook(Hook):
         if not is_main_process():
             return
         from ...apis.combine import combine_checkpoints
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = unwrapped_model(runner)
         sources = getattr(model, 'sources', {}) or {}
         coarse = self.coarse or sources.get('coarse')
         prompt = self.prompt or sources.get('prompt')

@@ -1,20 +1,18 @@
 """Speed and memory figures of every loop, for the text log, the JSON scalars and TensorBoard."""
-import time
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
-from mmengine.hooks import Hook
+from mmengine.hooks import Hook, IterTimerHook
 
 from ...registry import HOOKS
 from ...utils.device import (
     NVML_FIGURES,
     NvmlReader,
     NvmlUnavailable,
-    cuda_peak_memory_mib,
     current_nvml_device,
     peak_rss_mib,
-    reset_cuda_peak_memory,
 )
+from ...utils.errors import ConfigError
 
 DATA_BATCH = Optional[Union[dict, tuple, list]]
 
@@ -56,7 +54,7 @@ class _LoopStats:
         self.iter_time = 0.0  # s
         self.data_time = 0.0  # s
         self.iters = 0
-        self.peaks: Dict[str, float] = {}  # peak_rss_mb, cuda_peak_mb: max over the loop
+        self.peaks: Dict[str, float] = {}  # peak_rss_mib: max over the loop
         self.gpu: Dict[str, List[float]] = {}  # NVML samples
 
     def add(self, samples: int, iter_time: float, data_time: float,
@@ -85,33 +83,39 @@ class _LoopStats:
 
 @HOOKS.register_module()
 class DeviceMetricsHook(Hook):
-    """Records latency, throughput, data-loading wait, peak memory and NVIDIA GPU readings.
+    """Adds throughput, data-loading wait, peak host memory and NVIDIA GPU readings to the
+    iteration times that MMEngine's ``IterTimerHook`` measures.
 
-    Each training iteration publishes to the message hub, so MMEngine's ``LoggerHook`` prints
-    them in the text log and writes them to the JSON scalars file and TensorBoard (under the
-    names below, without the ``train/`` prefix):
+    It does not time anything itself: ``IterTimerHook`` (``default_hooks.timer``, which must run
+    before it) publishes ``{mode}/time`` (the iteration, from the end of the previous one) and
+    ``{mode}/data_time`` (the wait for the data loader within it); this hook derives its figures
+    from them. The peak memory of CUDA tensors is ``memory`` (MiB) of MMEngine's
+    ``LogProcessor`` in every iteration line; it is not read twice.
 
-    * ``train/latency_ms``: wall time of the iteration, data wait included (ms per batch).
+    Each training iteration publishes to the message hub, so ``LoggerHook`` prints them in the
+    text log and writes them to the JSON scalars file and TensorBoard (under the names below,
+    without the ``train/`` prefix):
+
+    * ``train/latency_ms``: ``IterTimerHook``'s iteration time, data wait included (ms per
+      batch).
     * ``train/throughput``: samples per second of this process (one rank of a distributed job).
     * ``train/data_wait``: share of the iteration spent waiting for the data loader, in [0, 1].
-    * ``train/peak_rss_mb``: peak resident memory of this process (MiB; workers not counted).
-    * ``train/cuda_peak_mb``: peak memory of CUDA tensors since the last reading (MiB).
-    * ``train/gpu_util`` (%), ``train/gpu_mem_mb`` (MiB, all processes on the GPU) and
+    * ``train/peak_rss_mib``: peak resident memory of this process (MiB; workers not counted).
+    * ``train/gpu_util`` (%), ``train/gpu_mem_mib`` (MiB, all processes on the GPU) and
       ``train/gpu_power_w`` (W): read through pynvml every ``interval`` iterations and at the end
       of each epoch, the iterations that ``LoggerHook`` prints with the same interval.
 
     After each training epoch one log line gives the epoch's figures (mean latency, throughput
-    and data-wait share over the whole epoch, peak memories, mean GPU readings), which also go
-    to the JSON scalars and TensorBoard as ``epoch_<figure>`` at step = epoch (= iteration for
+    and data-wait share over the whole epoch, peak memory, mean GPU readings), which also go to
+    the JSON scalars and TensorBoard as ``epoch_<figure>`` at step = epoch (= iteration for
     iteration-based training). Validation and test passes are measured the same way and their
     figures are published as ``val/val_<figure>`` and ``test/test_<figure>`` before
     ``LoggerHook`` writes the pass's metric line, so they appear next to the metrics.
 
-    What cannot be measured here (no CUDA, no pynvml, an NVML error or an unsupported reading)
-    is said once, in one log line, and the rest is recorded. Time is taken with
-    ``time.perf_counter`` between this hook's calls: iteration ``i`` lasts from the end of
-    iteration ``i - 1`` (or the start of the loop) to the end of ``i``; the wait is the part
-    before ``before_*_iter``. The figures are rank 0's in the log of a distributed run.
+    What cannot be measured here (no pynvml, an NVML error or an unsupported reading) is said
+    once, in one log line, and the rest is recorded. The figures are rank 0's in the log of a
+    distributed run. As with ``IterTimerHook``'s ``time``, in iteration-based training the
+    first iteration after a validation pass also counts the end of that pass.
 
     Args:
         interval (int): NVML sampling interval in iterations; give it the ``LoggerHook``
@@ -131,16 +135,23 @@ class DeviceMetricsHook(Hook):
         self._reported = False
         self._known_failures: set = set()
         self._stats: Dict[str, _LoopStats] = {}
-        self._t_end = 0.0  # end of the previous iteration (or start of the loop)
-        self._t_start = 0.0  # before_*_iter of the current iteration
 
     # ------------------------------------------------------------------ run
 
     def before_run(self, runner) -> None:
-        """Find out which figures this machine gives; say once which it cannot."""
+        """Check that ``IterTimerHook`` runs first; say once which figures this machine cannot
+        give.
+
+        Raises:
+            ConfigError: No ``IterTimerHook`` before this hook.
+        """
+        hooks = list(runner.hooks)
+        earlier = hooks[:hooks.index(self)] if self in hooks else hooks
+        if not any(isinstance(h, IterTimerHook) for h in earlier):
+            raise ConfigError('DeviceMetricsHook reads the iteration times of IterTimerHook; '
+                              "keep default_hooks.timer=dict(type='IterTimerHook') (it must "
+                              'run before DeviceMetricsHook)')
         missing: Dict[str, List[str]] = {}
-        if not torch.cuda.is_available():
-            missing.setdefault('no CUDA device', []).append('cuda_peak_mb')
         self._nvml_device = current_nvml_device()
         if self._nvml_device is None:
             missing.setdefault('no CUDA device', []).extend(NVML_FIGURES)
@@ -155,11 +166,10 @@ class DeviceMetricsHook(Hook):
                     missing.setdefault(reason, []).append(name)
                 self._known_failures.update(self._nvml.failed)
         if peak_rss_mib() is None:
-            missing.setdefault('neither resource.getrusage nor psutil', []).append('peak_rss_mb')
+            missing.setdefault('neither resource.getrusage nor psutil', []).append('peak_rss_mib')
         if missing and not self._reported:
             lost = {name for names in missing.values() for name in names}
-            kept = [n for n in (*TIMING_FIGURES, 'peak_rss_mb', 'cuda_peak_mb', *NVML_FIGURES)
-                    if n not in lost]
+            kept = [n for n in (*TIMING_FIGURES, 'peak_rss_mib', *NVML_FIGURES) if n not in lost]
             reasons = '; '.join(f'{", ".join(names)} ({why})' for why, names in missing.items())
             runner.logger.info(f'DeviceMetricsHook cannot give {reasons}; '
                                f'it records {", ".join(kept)}.')
@@ -174,29 +184,19 @@ class DeviceMetricsHook(Hook):
 
     def _before_epoch(self, runner, mode: str = 'train') -> None:
         self._stats[mode] = _LoopStats()
-        reset_cuda_peak_memory()
-        self._t_end = time.perf_counter()
-
-    def _before_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None,
-                     mode: str = 'train') -> None:
-        self._t_start = time.perf_counter()
 
     def _after_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None,
                     outputs: Optional[Union[dict, Sequence]] = None, mode: str = 'train') -> None:
-        now = time.perf_counter()
-        iter_time = max(now - self._t_end, 1e-9)
-        data_time = min(max(self._t_start - self._t_end, 0.0), iter_time)
-        self._t_end = now
+        hub = runner.message_hub
+        iter_time = max(hub.get_scalar(f'{mode}/time').current(), 1e-9)  # IterTimerHook's
+        data_time = min(max(hub.get_scalar(f'{mode}/data_time').current(), 0.0), iter_time)
         dataloader = getattr(runner, f'{mode}_dataloader', None)
         samples = batch_size_of(data_batch, dataloader)
 
         peaks = {}
         rss = peak_rss_mib()
         if rss is not None:
-            peaks['peak_rss_mb'] = rss
-        cuda_peak = cuda_peak_memory_mib()
-        if cuda_peak is not None:
-            peaks['cuda_peak_mb'] = cuda_peak
+            peaks['peak_rss_mib'] = rss
         gpu = {}
         if self._nvml is not None and (self.every_n_inner_iters(batch_idx, self.interval)
                                        or self.end_of_epoch(dataloader, batch_idx)):
@@ -208,7 +208,7 @@ class DeviceMetricsHook(Hook):
                            data_wait=data_time / iter_time, **peaks, **gpu)
             for name, value in figures.items():
                 # resumed=False: figures of an earlier run are not carried into checkpoints.
-                runner.message_hub.update_scalar(f'train/{name}', value, resumed=False)
+                hub.update_scalar(f'train/{name}', value, resumed=False)
 
     def _after_epoch(self, runner, mode: str = 'train') -> None:
         summary = self._stats.pop(mode, _LoopStats()).summary()
@@ -225,8 +225,6 @@ class DeviceMetricsHook(Hook):
         else:
             for name, value in summary.items():
                 runner.message_hub.update_scalar(f'{mode}/{mode}_{name}', value, resumed=False)
-        # A validation pass inside training must not count as the next iteration's data wait.
-        self._t_end = time.perf_counter()
 
     def _read_nvml(self, runner) -> Dict[str, float]:
         values = self._nvml.read()

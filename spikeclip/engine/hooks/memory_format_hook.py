@@ -9,9 +9,9 @@ from ...registry import HOOKS
 class MemoryFormatHook(Hook):
     """Convert the model's 4-D weights to ``torch.channels_last`` before training and testing.
 
-    Convolutions then run in NHWC, which oneDNN (CPU) and cuDNN (tensor cores) prefer: with bf16
-    autocast a training step of LRN was 6x faster here than NCHW fp32. Inputs need no change;
-    PyTorch follows the weights' format.
+    Convolutions then run in NHWC, which oneDNN (CPU) and cuDNN (tensor cores) prefer (see
+    ``docs/architecture.md`` for the measurement). Inputs need no change; PyTorch follows the
+    weights' format.
 
     Args:
         channels_last (bool): Convert (True) or leave the model as it is. Defaults to True.

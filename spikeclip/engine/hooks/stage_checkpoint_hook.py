@@ -4,10 +4,10 @@ import shutil
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
-from mmengine.model import is_model_wrapper
 
 from ...registry import HOOKS
 from ...utils.atomic import atomic_open
+from .utils import unwrapped_model
 
 
 @HOOKS.register_module()
@@ -25,7 +25,7 @@ class StageCheckpointHook(CheckpointHook):
         super()._save_best_checkpoint(runner, metrics)
         best = runner.message_hub.get_info('best_ckpt')
         if best and best != before and is_main_process() and osp.isfile(best):
-            model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+            model = unwrapped_model(runner)
             stage = getattr(model, 'stage', None) or 'model'
             dst = osp.join(osp.dirname(best), f'{stage}_best.pth')
             with open(best, 'rb') as src, atomic_open(dst, 'wb') as out:

@@ -2,12 +2,12 @@
 import os.path as osp
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from ...models.stages.stored_config import absolute_paths
 from ...registry import HOOKS
 from ...utils.atomic import atomic_write_json
 from ...utils.env import collect_env
+from .utils import unwrapped_model
 
 
 @HOOKS.register_module()
@@ -28,7 +28,7 @@ class StageInfoHook(Hook):
         self._env = None
 
     def _info(self, runner) -> dict:
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = unwrapped_model(runner)
         if self._env is None:
             self._env = collect_env()
         return dict(stage=getattr(model, 'stage', None),

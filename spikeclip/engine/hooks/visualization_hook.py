@@ -3,16 +3,18 @@ import os.path as osp
 from typing import Optional
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from ...registry import HOOKS
-from ...utils.atomic import atomic_save_image, atomic_write_json
-from ...visualization import grid_caption, make_grid, spike_panels
+from ...utils.atomic import atomic_write_json
+from ...utils.errors import ConfigError
+from ...visualization import SpikeVisualizer
+from .utils import unwrapped_model
 
 
 @HOOKS.register_module()
 class SpikeVisualizationHook(Hook):
-    """Shows spike count, TFP, coarse, refined and reference images side by side.
+    """Shows spike count, TFP, coarse, refined and reference images side by side, through the
+    runner's :class:`~spikeclip.visualization.SpikeVisualizer` (``visualizer`` in the config).
 
     During validation the first ``num_val_samples`` samples of every validation run go to the
     visualizer's back-ends (TensorBoard's IMAGES tab, step = training iteration). During testing,
@@ -24,28 +26,27 @@ class SpikeVisualizationHook(Hook):
         num_val_samples (int): Validation samples shown per run. Defaults to 4.
         num_test_samples (int): Test samples sent to the back-ends. Defaults to 16.
         show_dir (str, optional): Folder for test grids; relative paths are under the work dir.
-        tfp_window (int): Frames of the TFP panel. Defaults to 32.
     """
     priority = 'NORMAL'
 
     def __init__(self, num_val_samples: int = 4, num_test_samples: int = 16,
-                 show_dir: Optional[str] = None, tfp_window: int = 32):
+                 show_dir: Optional[str] = None):
         self.num_val_samples = num_val_samples
         self.num_test_samples = num_test_samples
         self.show_dir = show_dir
-        self.tfp_window = tfp_window
         self._seen = 0
         self._captions = {}
 
-    def _class_names(self, runner):
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        return getattr(model, 'class_names', None)
+    def before_run(self, runner) -> None:
+        """Raises:
+            ConfigError: The runner's visualizer is not a ``SpikeVisualizer``."""
+        if not isinstance(runner.visualizer, SpikeVisualizer):
+            raise ConfigError(f"SpikeVisualizationHook draws through visualizer=dict("
+                              f"type='SpikeVisualizer'), but the runner's visualizer is a "
+                              f'{type(runner.visualizer).__name__}')
 
-    def _grids(self, runner, data_batch, outputs):
-        for spikes, sample in zip(data_batch['inputs'], outputs):
-            panels = spike_panels(spikes, sample, self.tfp_window)
-            yield sample, make_grid(panels), grid_caption(panels, sample,
-                                                          self._class_names(runner))
+    def _class_names(self, runner):
+        return getattr(unwrapped_model(runner), 'class_names', None)
 
     def before_val_epoch(self, runner) -> None:
         self._seen = 0
@@ -53,10 +54,12 @@ class SpikeVisualizationHook(Hook):
     def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         if self._seen >= self.num_val_samples or runner.rank != 0:
             return
-        for _, grid, _ in self._grids(runner, data_batch, outputs):
+        for spikes, sample in zip(data_batch['inputs'], outputs):
             if self._seen >= self.num_val_samples:
                 break
-            runner.visualizer.add_image(f'val/sample_{self._seen}', grid, step=runner.iter)
+            runner.visualizer.add_datasample(f'val/sample_{self._seen}', spikes, sample,
+                                             step=runner.iter,
+                                             class_names=self._class_names(runner))
             self._seen += 1
 
     def before_test_epoch(self, runner) -> None:
@@ -66,13 +69,18 @@ class SpikeVisualizationHook(Hook):
     def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         if runner.rank != 0:
             return
-        for sample, grid, caption in self._grids(runner, data_batch, outputs):
+        for spikes, sample in zip(data_batch['inputs'], outputs):
             name = _sample_name(sample, self._seen)
-            if self.show_dir:
-                atomic_save_image(osp.join(self._show_path(runner), f'{name}.png'), grid)
-                self._captions[f'{name}.png'] = caption
-            if self._seen < self.num_test_samples:
-                runner.visualizer.add_image(f'test/{name}', grid, step=self._seen)
+            out_file = osp.join(self._show_path(runner), f'{name}.png') if self.show_dir \
+                else None
+            to_backends = self._seen < self.num_test_samples
+            if out_file or to_backends:
+                _, caption = runner.visualizer.add_datasample(
+                    f'test/{name}', spikes, sample, step=self._seen,
+                    class_names=self._class_names(runner), to_backends=to_backends,
+                    out_file=out_file)
+                if out_file:
+                    self._captions[f'{name}.png'] = caption
             self._seen += 1
 
     def after_test_epoch(self, runner, metrics=None) -> None:

@@ -23,18 +23,8 @@ Pipeline for a window ``[N, T, H, W]`` (defaults: ``num_bins=5``, ``channels=(16
    initialised to ``init_gain`` and the last conv (``delta``) is zero-initialised, so the
    untrained network is TFP and training only has to learn the correction.
 
-Design notes: trained with Adam (lr 1e-3, cosine, batch 8 of 48x48 crops, Charbonnier loss) on
-simulated scenes moving up to 0.15 px/frame with shot noise, dark current and threshold mismatch,
-PSNR on held-out images (with least-squares gains: TFP over all frames 22.7 dB, over the
-centre 64 frames 25.4 dB, TFI 19.9 dB):
-
-* after 300 steps (8 bins), reading out membranes as well as spikes: 28.8 dB, not 27.1 dB;
-* after 800 steps: membranes, one conv per decoder level, no fine skip 29.9 dB; plus 8-frame fine
-  bins and two convs per level 30.6 dB; plus a 32-wide top level 31.1 dB; with 4-frame fine bins
-  (the defaults) 31.3 dB, against 30.5 dB for LRN (two seeds: 30.45, 30.52);
-* five time bins of 40 frames (an odd count centres the middle bin on frame ``T // 2``) trained
-  as well as eight of 25 frames at ~55 % of the time: the LIF updates are many small
-  memory-bound ops, and their cost grows with ``B``.
+Design notes, with the measurements that chose these defaults: ``docs/architecture.md``
+(SNNUNet).
 """
 from typing import Optional, Sequence, Tuple
 

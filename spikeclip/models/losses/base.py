@@ -11,6 +11,9 @@ the stage model calls ``loss(**{k: ctx[k] for k in loss.inputs})``. The context 
     clip            the stage's FrozenCLIP (see spikeclip.models.clip)
     class_features  [K, D] L2-normalised text features of the class prompts
     prompt_features [2, D] L2-normalised features of the (high, low) quality prompts
+    lq_features     [N, D] CLIP features of the stage-1 images (stage 2)
+    hq_features     [M, D] CLIP features of the clean images, where the data has them (stage 2)
+    hq_lq           the high/low-quality prompt learner (stage 2)
 
 A loss whose input the data lacks (say ``target`` on unlabelled data) makes the stage model raise
 an error naming the loss and the missing input.

@@ -4,6 +4,9 @@
 as its label by CLIP); ``PromptQualityLoss`` is the stage-3 guidance of CLIP-LIT (the refined
 image must be closer to the learned high-quality prompt than to the low-quality one). Both are
 differentiable with respect to ``pred`` only; CLIP and the text features stay fixed.
+
+``HQLQPromptLoss`` and ``ClassPromptLoss`` are stage 2's: they train the prompts (differentiable
+with respect to ``prompt_features``/``class_features``) on frozen image features.
 """
 from typing import Optional
 
@@ -69,3 +72,49 @@ class PromptQualityLoss(BaseLoss):
         high = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
         loss = F.cross_entropy(logits, high, reduction='none')
         return self.loss_weight * reduce_loss(loss, self.reduction)
+
+
+@LOSSES.register_module()
+class HQLQPromptLoss(BaseLoss):
+    """Stage-2 loss of CLIP-LIT's prompt learning: the learned (high, low)-quality prompts must
+    tell the clean images (class 0) from the stage-1 reconstructions (class 1).
+
+    Args:
+        loss_weight (float): Multiplier of the loss. Defaults to 1.0.
+        reduction (str): ``'mean'``, ``'sum'`` or ``'none'`` (per image). Defaults to ``'mean'``.
+        name (str, optional): Loss-dict key. Defaults to ``'loss_hq_lq'``.
+    """
+    inputs = ('lq_features', 'hq_features', 'hq_lq', 'prompt_features')
+
+    def __init__(self, loss_weight: float = 1.0, reduction: str = 'mean',
+                 name: Optional[str] = None):
+        super().__init__(loss_weight=loss_weight, reduction=reduction,
+                         name=name or 'loss_hq_lq')
+
+    def forward(self, lq_features: Tensor, hq_features: Tensor, hq_lq: nn.Module,
+                prompt_features: Tensor) -> Tensor:
+        """Loss of CLIP features of reconstructions ``[N, D]`` and clean images ``[M, D]``
+        against the (high, low) prompts ``[2, D]`` of the learner ``hq_lq``."""
+        logits = hq_lq.logits(torch.cat([hq_features, lq_features]), prompt_features)
+        target = torch.cat([torch.zeros(len(hq_features)), torch.ones(len(lq_features))]).long()
+        return self.loss_weight * F.cross_entropy(logits, target.to(logits.device),
+                                                  reduction=self.reduction)
+
+
+@LOSSES.register_module()
+class ClassPromptLoss(BaseLoss):
+    """Stage-2 loss of the learned class prompts: cross-entropy of CLIP's logits of the
+    stage-1 images' features over the class prompt features.
+
+    Args:
+        loss_weight (float): Multiplier of the loss. Defaults to 1.0.
+        reduction (str): ``'mean'``, ``'sum'`` or ``'none'`` (per image). Defaults to ``'mean'``.
+        name (str, optional): Loss-dict key. Defaults to ``'loss_class_prompt'``.
+    """
+    inputs = ('lq_features', 'labels', 'clip', 'class_features')
+
+    def forward(self, lq_features: Tensor, labels: Tensor, clip: nn.Module,
+                class_features: Tensor) -> Tensor:
+        """Loss of image features ``[N, D]``, labels ``[N]``, class prompt features ``[K, D]``."""
+        logits = clip.logits(lq_features, class_features)  # [N, K] float32
+        return self.loss_weight * F.cross_entropy(logits, labels, reduction=self.reduction)

@@ -1,6 +1,6 @@
 """Shared machinery of the stage models: the loss context, stage checkpoints, frozen parts."""
 import copy
-from typing import Dict, Iterable, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.config import Config, ConfigDict
@@ -12,7 +12,6 @@ from ...registry import LOSSES, MODELS
 from ...utils.checkpoint import load_checkpoint_file
 from ...utils.errors import CheckpointError, ConfigError, NonFiniteLossError
 
-STAGES = ('coarse', 'prompt', 'refine', 'pipeline')
 STAGE_TITLES = {
     'coarse': 'stage 1 (coarse reconstruction)',
     'prompt': 'stage 2 (prompt learning)',
@@ -56,9 +55,16 @@ def build_losses(cfgs: Optional[Sequence[dict]]) -> nn.ModuleList:
     return losses
 
 
-def compute_losses(losses: Iterable[nn.Module], ctx: Dict[str, object]) -> Dict[str, torch.Tensor]:
+def compute_losses(losses: Iterable[nn.Module], ctx: Dict[str, object],
+                   hints: Optional[Dict[str, str]] = None) -> Dict[str, torch.Tensor]:
     """Call each loss with the context entries it declares in ``inputs`` (renamed by its
     ``inputs_from``).
+
+    Args:
+        losses (Iterable[BaseLoss]): Built by :func:`build_losses`.
+        ctx (dict): The stage's loss context.
+        hints (dict[str, str], optional): Context entry -> what provides it, added to the error
+            of a loss that lacks the entry.
 
     Raises:
         ConfigError: A loss needs an entry the data cannot provide (e.g. ``target`` on data
@@ -74,9 +80,10 @@ def compute_losses(losses: Iterable[nn.Module], ctx: Dict[str, object]) -> Dict[
         keys = {k: loss.inputs_from.get(k, k) for k in loss.inputs}
         missing = [v for v in keys.values() if ctx.get(v) is None]
         if missing:
+            how = ''.join(f'; {k}: {hints[k]}' for k in missing if k in (hints or {}))
             raise ConfigError(f'{type(loss).__name__} ({loss.name}) needs {missing}, which this '
                               f'model/data does not provide (available: '
-                              f'{sorted(k for k, v in ctx.items() if v is not None)})')
+                              f'{sorted(k for k, v in ctx.items() if v is not None)}){how}')
         out[loss.name] = loss(**{k: ctx[v] for k, v in keys.items()})
     return out
 
@@ -88,7 +95,7 @@ def stack_field(data_samples: Optional[Sequence], field: str) -> Optional[torch.
     return torch.stack([getattr(s, field) for s in data_samples])
 
 
-def load_stage_checkpoint(path: str, expected: Union[str, Tuple[str, ...]] = STAGES,
+def load_stage_checkpoint(path: str, expected: Union[str, Tuple[str, ...]] = tuple(STAGE_TITLES),
                           with_info: bool = False, resolve: bool = False,
                           cfg_options: Optional[dict] = None) -> tuple:
     """Load a SpikeCLIP checkpoint, check which stage wrote it and check its stored model config.
@@ -177,11 +184,23 @@ def build_preprocessor(cfg: Union[dict, nn.Module]) -> nn.Module:
 
 
 class StageModel(BaseModel):
-    """Base of the stage models.
+    """Template of the stage models: what every stage does the same way.
 
-    Subclasses set ``stage`` and implement :meth:`export_cfg`, the self-contained model config
-    stored in every checkpoint (earlier-stage checkpoint paths replaced by the configs of the
-    parts they held), so that a checkpoint alone rebuilds its model.
+    As in mmagic's ``BaseEditModel``, :meth:`forward` dispatches on ``mode`` to one method per
+    mode (:meth:`forward_tensor`, :meth:`loss`, :meth:`predict`), and a recording larger than
+    the classification view (:meth:`classification_view`) is predicted through
+    :meth:`predict_full_frame`. The template also owns the data-preprocessor default
+    (``SpikeDataPreprocessor``), the class names, the frozen CLIP and its identity check, the
+    hand-written (zero-shot) class features, the loss mechanism (``losses=[...]`` configs and
+    the loss context) and the config every checkpoint stores (:meth:`export_cfg`).
+
+    A stage sets :attr:`stage`, builds its parts, calls :meth:`record_cfg` with its own fields
+    at the end of ``__init__``, and implements :meth:`forward_tensor`, :meth:`predict`,
+    :meth:`predict_images` and :meth:`loss_context`.
+
+    Args:
+        data_preprocessor (dict | nn.Module, optional): Defaults to ``SpikeDataPreprocessor``.
+        init_cfg (dict, optional): MMEngine initialisation config.
     """
     stage: str = ''
     # Earlier-stage checkpoints this model was built from ({'coarse': path, ...}), recorded in
@@ -192,8 +211,133 @@ class StageModel(BaseModel):
     # datasets' crop_size); see classification_view.
     classify_crop: Optional[int] = None
 
+    # Context entry -> what provides it, appended to the error of a loss that lacks it.
+    loss_hints: Dict[str, str] = {}
+
+    def __init__(self, data_preprocessor: Union[dict, nn.Module, None] = None,
+                 init_cfg: Optional[dict] = None):
+        self._preprocessor_cfg = data_preprocessor or dict(type='SpikeDataPreprocessor')
+        super().__init__(data_preprocessor=build_preprocessor(self._preprocessor_cfg),
+                         init_cfg=init_cfg)
+        self.class_names: List[str] = []
+        self.prompt_names: Optional[List[str]] = None
+        self._cfg: dict = {}
+
+    # ------------------------------------------------------------------ parts
+
+    def set_classes(self, class_names, prompt_names=None,
+                    classify_crop: Optional[int] = None) -> None:
+        """Set :attr:`class_names` (a list, a named list or a text file), :attr:`prompt_names`
+        (see :func:`~spikeclip.datasets.load_prompt_names`) and :attr:`classify_crop`.
+
+        Raises:
+            ConfigError: A ``classify_crop`` that is not None or a positive int.
+        """
+        from ...datasets.base import load_prompt_names
+        self.classify_crop = check_classify_crop(classify_crop)
+        self.class_names = resolve_class_names(class_names)
+        self.prompt_names = list(load_prompt_names(self.class_names, prompt_names)) \
+            if prompt_names is not None else None
+
+    def set_clip(self, clip: Optional[dict], identity: Optional[dict] = None,
+                 source: str = 'its checkpoint', required: bool = False) -> None:
+        """Build the frozen CLIP (:func:`build_clip`) as :attr:`clip` and check it is the one
+        ``identity`` records (:func:`~spikeclip.models.clip.frozen_clip.check_clip_identity`).
+
+        Args:
+            clip (dict, optional): FrozenCLIP config; None for a stage without CLIP.
+            identity (dict, optional): The :attr:`FrozenCLIP.identity` the learned parts were
+                made with.
+            source (str): Where ``identity`` comes from, for messages.
+            required (bool): The model holds parts learned with one CLIP (stage 3): a missing
+                ``identity`` is warned about instead of skipped. Defaults to False.
+
+        Raises:
+            CheckpointError: Another CLIP than ``identity`` records.
+        """
+        from ..clip.frozen_clip import check_clip_identity
+        self.clip = build_clip(clip)
+        if self.clip is not None and (identity is not None or required):
+            check_clip_identity(identity, self.clip.identity, f'this {type(self).__name__}',
+                                source)
+
+    def zero_shot_features(self, template: str) -> Optional[torch.Tensor]:
+        """Features ``[K, D]`` of the hand-written prompts ``template.format(name)`` of the
+        class names (the zero-shot CLIP classifier), or None without CLIP or class names."""
+        from ..adapters.class_prompt import zero_shot_class_features
+        if getattr(self, 'clip', None) is None or not self.class_names:
+            return None
+        return zero_shot_class_features(self.clip, self.class_names, template, self.prompt_names)
+
+    # ----------------------------------------------------------------- config
+
+    def record_cfg(self, **fields) -> None:
+        """Record the config :meth:`export_cfg` returns: ``type``, the stage's own ``fields``
+        (plain copies), and what every stage stores (class and prompt names, classify crop,
+        CLIP identity where there is a CLIP, data preprocessor)."""
+        cfg = dict(type=type(self).__name__)
+        cfg.update({k: to_plain(v) for k, v in fields.items()})
+        cfg.update(class_names=list(self.class_names), prompt_names=self.prompt_names,
+                   classify_crop=self.classify_crop,
+                   data_preprocessor=to_plain(self._preprocessor_cfg))
+        if getattr(self, 'clip', None) is not None:
+            cfg['clip_identity'] = self.clip.identity
+        self._cfg = cfg
+
     def export_cfg(self) -> dict:
+        """The self-contained model config stored in every checkpoint: earlier-stage checkpoint
+        paths are replaced by the configs of the parts they held, so that a checkpoint alone
+        rebuilds its model."""
+        return copy.deepcopy(self._cfg)
+
+    # ----------------------------------------------------------------- modes
+
+    def forward(self, inputs: torch.Tensor, data_samples: Optional[list] = None,
+                mode: str = 'tensor'):
+        """Dispatch to :meth:`forward_tensor`, :meth:`loss` or :meth:`predict`.
+
+        Args:
+            inputs (torch.Tensor): Spike window ``[N, T, H, W]`` (0/1 floats).
+            data_samples (list[SpikeDataSample], optional): Annotations.
+            mode (str): ``'tensor'`` (raw outputs), ``'loss'`` (dict of ``loss_*`` terms and
+                log entries) or ``'predict'`` (data samples with ``pred_*`` fields).
+
+        Raises:
+            ValueError: Another mode.
+        """
+        if mode == 'tensor':
+            return self.forward_tensor(inputs, data_samples)
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            if self.classification_view(inputs) is not None:
+                return self.predict_full_frame(inputs, data_samples)
+            return self.predict(inputs, data_samples)
+        raise ValueError(f"mode must be 'tensor', 'loss' or 'predict', got {mode!r}")
+
+    def forward_tensor(self, inputs: torch.Tensor, data_samples: Optional[list] = None):
+        """Raw outputs of spikes ``[N, T, H, W]`` (see each stage)."""
         raise NotImplementedError
+
+    def predict(self, inputs: torch.Tensor, data_samples: Optional[list] = None) -> list:
+        """Data samples with predictions of spikes ``[N, T, H, W]`` (see each stage)."""
+        raise NotImplementedError
+
+    def loss_context(self, inputs: torch.Tensor, data_samples: Optional[list]) -> dict:
+        """The entries the configured losses may take (see :mod:`spikeclip.models.losses.base`)."""
+        raise NotImplementedError
+
+    def loss(self, inputs: torch.Tensor, data_samples: Optional[list] = None) -> dict:
+        """Each configured loss on the stage's :meth:`loss_context`.
+
+        Raises:
+            ConfigError: No losses configured, or a loss needs an entry the data lacks.
+        """
+        if not len(self.losses):
+            raise ConfigError(f'{type(self).__name__} has no losses configured; add '
+                              'model.losses')
+        return compute_losses(self.losses, self.loss_context(inputs, data_samples),
+                              self.loss_hints)
 
     def predict_images(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """``(pred_img, pred_coarse)`` ``[N, 1, H, W]`` of spikes ``[N, T, H, W]``."""
@@ -225,7 +369,7 @@ class StageModel(BaseModel):
     def predict_full_frame(self, inputs: torch.Tensor, data_samples: Optional[list]) -> list:
         """``'predict'`` on a recording larger than :meth:`classification_view`: every score
         from the view, ``pred_img``/``pred_coarse`` of the whole frame."""
-        samples = self.forward(self.classification_view(inputs), data_samples, mode='predict')
+        samples = self.predict(self.classification_view(inputs), data_samples)
         pred_img, pred_coarse = self.predict_images(inputs)
         for i, s in enumerate(samples):
             s.pred_img = pred_img[i].detach()
@@ -246,6 +390,13 @@ class StageModel(BaseModel):
                     f'loss term {name!r} is {value.detach().float().mean().item()} at iteration '
                     f'{it}; stopping before the optimiser step, nothing corrupt was saved')
         return super().parse_losses(losses)
+
+
+def stage_of(model_type: str) -> Optional[str]:
+    """The :attr:`StageModel.stage` of a registered model type name (``'CoarseModel'`` ->
+    ``'coarse'``), or None for anything that is not a stage model."""
+    cls = MODELS.module_dict.get(model_type) if isinstance(model_type, str) else None
+    return cls.stage if isinstance(cls, type) and issubclass(cls, StageModel) else None
 
 
 def build_clip(cfg: Optional[dict]):
@@ -306,9 +457,9 @@ def resolve_class_names(class_names) -> list:
 
 
 __all__ = [
-    'STAGES', 'STAGE_TITLES', 'StageModel', 'build_clip', 'build_losses', 'check_classify_crop',
+    'STAGE_TITLES', 'StageModel', 'build_clip', 'build_losses', 'check_classify_crop',
     'compute_losses', 'freeze', 'load_part', 'load_stage_checkpoint', 'resolve_class_names',
-    'stack_field', 'sub_state_dict', 'to_plain'
+    'stack_field', 'stage_of', 'sub_state_dict', 'to_plain'
 ]
 
 

@@ -1,26 +1,19 @@
 """Stage 2: prompt learning around a frozen CLIP, on the outputs of a frozen stage-1 encoder."""
-from typing import List, Optional, Union
+from typing import List, Optional, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 
-from ...datasets.base import load_prompt_names
 from ...pretrained import source_reference
 from ...registry import ADAPTERS, ENCODERS, MODELS
 from ...utils.errors import ConfigError
-from ..adapters.class_prompt import zero_shot_class_features
-from ..clip.frozen_clip import check_clip_identity
 from .base import (
     StageModel,
     attach_predictions,
-    build_clip,
-    build_preprocessor,
-    check_classify_crop,
+    build_losses,
     class_probs,
     freeze,
     load_part,
     load_stage_checkpoint,
-    resolve_class_names,
     stack_field,
     to_plain,
 )
@@ -75,8 +68,16 @@ class PromptModel(StageModel):
             :func:`~spikeclip.datasets.load_prompt_names`). Defaults to the stage-1
             checkpoint's.
         hq_source (str): Data-sample field of the high-quality images. Defaults to ``'gt_img'``.
-        hq_lq_weight (float): Weight of ``loss_hq_lq``. Defaults to 1.0.
-        class_weight (float): Weight of ``loss_class_prompt``. Defaults to 1.0.
+        losses (list[dict], optional): Loss configs; the context holds ``lq_features`` (CLIP
+            features of the stage-1 images), ``hq_features`` (of the high-quality images),
+            ``hq_lq`` (the quality prompt learner), ``prompt_features`` (its high/low-quality
+            prompts), ``class_features`` (learned class prompts), ``labels`` and ``clip``.
+            Defaults to ``HQLQPromptLoss`` (with ``hq_lq``) and ``ClassPromptLoss`` (with
+            ``class_prompt``).
+        hq_lq_weight (float): ``loss_weight`` of the default ``HQLQPromptLoss`` (kept for
+            configs and checkpoints that set it). Defaults to 1.0.
+        class_weight (float): ``loss_weight`` of the default ``ClassPromptLoss``. Defaults
+            to 1.0.
         prompt_template (str): Hand-written prompt of the baselines. Defaults to the stage-1
             checkpoint's, else ``'a photo of a {}.'``.
         zeroshot_encoder (dict, optional): Parameter-free encoder (``ENCODERS``) whose images
@@ -100,6 +101,7 @@ class PromptModel(StageModel):
                  class_names: Union[List[str], str, None] = None,
                  prompt_names: Union[List[str], str, None] = None,
                  hq_source: str = 'gt_img',
+                 losses: Optional[Sequence[dict]] = None,
                  hq_lq_weight: float = 1.0,
                  class_weight: float = 1.0,
                  prompt_template: Optional[str] = None,
@@ -110,19 +112,13 @@ class PromptModel(StageModel):
                  init_cfg: Optional[dict] = None):
         encoder, encoder_cfg, coarse_cfg = build_frozen_encoder(coarse_checkpoint, coarse)
         coarse_cfg = coarse_cfg or {}
-        if data_preprocessor is None:
-            data_preprocessor = coarse_cfg.get('data_preprocessor') or dict(
-                type='SpikeDataPreprocessor')
-        super().__init__(data_preprocessor=build_preprocessor(data_preprocessor),
-                         init_cfg=init_cfg)
+        super().__init__(data_preprocessor=data_preprocessor
+                         or coarse_cfg.get('data_preprocessor'), init_cfg=init_cfg)
         if hq_lq is None and class_prompt is None:
             raise ConfigError('PromptModel needs hq_lq, class_prompt or both')
         self.encoder = encoder
         self.sources = {'coarse': source_reference(coarse_checkpoint)} if coarse_checkpoint else {}
-        self.clip = build_clip(clip)
-        if clip_identity is not None:
-            check_clip_identity(clip_identity, self.clip.identity, 'this stage-2 model',
-                                'its checkpoint')
+        self.set_clip(clip, clip_identity)
         if class_names is None:
             class_names = coarse_cfg.get('class_names')
             prompt_names = coarse_cfg.get('prompt_names') if prompt_names is None \
@@ -131,10 +127,7 @@ class PromptModel(StageModel):
             prompt_template = coarse_cfg.get('prompt_template') or 'a photo of a {}.'
         if classify_crop is None:
             classify_crop = coarse_cfg.get('classify_crop')
-        self.classify_crop = check_classify_crop(classify_crop)
-        self.class_names = resolve_class_names(class_names)
-        self.prompt_names = list(load_prompt_names(self.class_names, prompt_names)) \
-            if prompt_names is not None else None
+        self.set_classes(class_names, prompt_names, classify_crop)
         if class_prompt is not None and not self.class_names:
             raise ConfigError('class_prompt needs class names: set model.class_names or train '
                               'stage 1 with class_names')
@@ -149,26 +142,20 @@ class PromptModel(StageModel):
                 any(True for _ in self.zeroshot_encoder.state_dict()):
             raise ConfigError(f'zeroshot_encoder must be parameter-free (TFP, TFI), got '
                               f'{zeroshot_encoder}')
+        losses = default_prompt_losses(losses, hq_lq, class_prompt, hq_lq_weight, class_weight)
+        self.losses = build_losses(losses)
         self.hq_source = hq_source
-        self.hq_lq_weight = hq_lq_weight
-        self.class_weight = class_weight
+        self.loss_hints = dict(
+            hq_features=f'clean images in the data samples field {hq_source!r} (use a dataset '
+            'with references or wrap it in UnpairedImageDataset)',
+            labels='gt_label in every sample')
         self.prompt_template = prompt_template
-        feats = None  # hand-written prompt features [K, D]: the baselines' classifier
-        if self.class_names:
-            feats = zero_shot_class_features(self.clip, self.class_names, prompt_template,
-                                             self.prompt_names)
-        self.register_buffer('zeroshot_features', feats, persistent=False)
-        self._cfg = dict(type='PromptModel', clip=to_plain(clip), coarse=encoder_cfg,
-                         hq_lq=to_plain(hq_lq), class_prompt=to_plain(class_prompt),
-                         class_names=list(self.class_names), prompt_names=self.prompt_names,
-                         hq_source=hq_source, hq_lq_weight=hq_lq_weight,
-                         class_weight=class_weight, prompt_template=prompt_template,
-                         zeroshot_encoder=to_plain(zeroshot_encoder),
-                         classify_crop=classify_crop, clip_identity=self.clip.identity,
-                         data_preprocessor=to_plain(data_preprocessor))
-
-    def export_cfg(self) -> dict:
-        return dict(self._cfg)
+        # Hand-written prompt features [K, D]: the baselines' classifier.
+        self.register_buffer('zeroshot_features', self.zero_shot_features(prompt_template),
+                             persistent=False)
+        self.record_cfg(clip=clip, coarse=encoder_cfg, hq_lq=hq_lq, class_prompt=class_prompt,
+                        hq_source=hq_source, losses=losses, prompt_template=prompt_template,
+                        zeroshot_encoder=zeroshot_encoder)
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -179,75 +166,92 @@ class PromptModel(StageModel):
         coarse = self.encoder(inputs)
         return coarse, coarse
 
-    def forward(self, inputs: torch.Tensor, data_samples: Optional[list] = None,
-                mode: str = 'tensor'):
-        """Args:
-            inputs (torch.Tensor): Spike window ``[N, T, H, W]``.
-            data_samples (list[SpikeDataSample], optional): With ``gt_label`` and the
-                high-quality images (``hq_source``) for training.
-            mode (str): ``'tensor'`` -> ``(coarse [N, 1, H, W], prompt features)``; ``'loss'``
-                (with ``drift_*`` log entries: the relative drift of each learned context from
-                its initial words); ``'predict'`` (``pred_score`` from the learned prompts,
-                ``pred_score_handwritten`` from the hand-written ones on the stage-1 image,
-                ``pred_score_zeroshot`` from the hand-written ones on the ``zeroshot_encoder``
-                image, ``pred_quality``/``gt_quality``: the probability of "high quality" for
-                the coarse and the clean image).
-        """
-        if mode == 'predict' and self.classification_view(inputs) is not None:
-            return self.predict_full_frame(inputs, data_samples)
+    def prompt_features(self):
+        """``(high/low-quality [2, D] or None, class [K, D] or None)`` learned prompt features."""
+        hq_prompts = self.hq_lq(self.clip) if self.hq_lq is not None else None
+        cls_prompts = self.class_prompt(self.clip) if self.class_prompt is not None else None
+        return hq_prompts, cls_prompts
+
+    def _features(self, inputs: torch.Tensor, data_samples: Optional[list]):
+        """Frozen ``(coarse [N, 1, H, W], its CLIP features [N, D], the features of the
+        high-quality images [M, D] or None)``."""
         with torch.no_grad():
             coarse = self.encoder(inputs)
             lq_feat = self.clip.encode_image(coarse)
-        hq_prompts = self.hq_lq(self.clip) if self.hq_lq is not None else None
-        cls_prompts = self.class_prompt(self.clip) if self.class_prompt is not None else None
-        if mode == 'tensor':
-            return coarse, hq_prompts, cls_prompts
-        hq_img = stack_field(data_samples, self.hq_source)
-        hq_feat = None
-        if hq_img is not None:
-            with torch.no_grad():
-                hq_feat = self.clip.encode_image(hq_img)
-        if mode == 'loss':
-            return self._losses(lq_feat, hq_feat, hq_prompts, cls_prompts, data_samples)
-        if mode == 'predict':
-            scores = handwritten = zeroshot = pred_q = gt_q = None
-            if cls_prompts is not None:
-                scores = self.clip.logits(lq_feat, cls_prompts).softmax(-1)
-            if self.zeroshot_features is not None:
-                handwritten = self.clip.logits(lq_feat, self.zeroshot_features).softmax(-1)
-                if self.zeroshot_encoder is not None:
-                    zeroshot = class_probs(self.clip, self.zeroshot_encoder(inputs),
-                                           self.zeroshot_features)
-            if hq_prompts is not None:
-                pred_q = self.hq_lq.logits(lq_feat, hq_prompts).softmax(-1)[:, 0]
-                if hq_feat is not None:
-                    gt_q = self.hq_lq.logits(hq_feat, hq_prompts).softmax(-1)[:, 0]
-            return attach_predictions(data_samples, coarse, coarse, scores,
-                                      pred_score_handwritten=handwritten,
-                                      pred_score_zeroshot=zeroshot, pred_quality=pred_q,
-                                      gt_quality=gt_q)
-        raise ValueError(f"mode must be 'tensor', 'loss' or 'predict', got {mode!r}")
+            hq_img = stack_field(data_samples, self.hq_source)
+            hq_feat = self.clip.encode_image(hq_img) if hq_img is not None else None
+        return coarse, lq_feat, hq_feat
 
-    def _losses(self, lq_feat, hq_feat, hq_prompts, cls_prompts, data_samples) -> dict:
-        losses = {}
-        if hq_prompts is not None:
-            if hq_feat is None:
-                raise ConfigError(f'the HQ/LQ prompt loss needs clean images in the data samples '
-                                  f'field {self.hq_source!r}; use a dataset with references or '
-                                  'wrap it in UnpairedImageDataset')
-            feats = torch.cat([hq_feat, lq_feat])
-            target = torch.cat([torch.zeros(len(hq_feat)), torch.ones(len(lq_feat))]).long()
-            logits = self.hq_lq.logits(feats, hq_prompts)
-            losses['loss_hq_lq'] = self.hq_lq_weight * F.cross_entropy(
-                logits, target.to(logits.device))
-            drift = self.hq_lq.context_drift()
-            losses['drift_hq'], losses['drift_lq'] = drift[0], drift[1]
-        if cls_prompts is not None:
-            labels = stack_field(data_samples, 'gt_label')
-            if labels is None:
-                raise ConfigError('the class prompt loss needs gt_label in every sample')
-            logits = self.clip.logits(lq_feat, cls_prompts)
-            losses['loss_class_prompt'] = self.class_weight * F.cross_entropy(logits, labels)
+    def forward_tensor(self, inputs: torch.Tensor, data_samples: Optional[list] = None):
+        """``(coarse [N, 1, H, W], high/low-quality prompt features [2, D] or None, class prompt
+        features [K, D] or None)``."""
+        with torch.no_grad():
+            coarse = self.encoder(inputs)
+        return (coarse, *self.prompt_features())
+
+    def loss_context(self, inputs: torch.Tensor, data_samples: Optional[list]) -> dict:
+        _, lq_feat, hq_feat = self._features(inputs, data_samples)
+        hq_prompts, cls_prompts = self.prompt_features()
+        return dict(lq_features=lq_feat, hq_features=hq_feat, hq_lq=self.hq_lq,
+                    prompt_features=hq_prompts, class_features=cls_prompts,
+                    labels=stack_field(data_samples, 'gt_label'), clip=self.clip)
+
+    def loss(self, inputs: torch.Tensor, data_samples: Optional[list] = None) -> dict:
+        """The configured losses, and ``drift_*`` log entries (not losses: no ``loss`` in the
+        name): the relative drift of each learned context from its initial words."""
+        losses = super().loss(inputs, data_samples)
+        if self.hq_lq is not None:
+            losses['drift_hq'], losses['drift_lq'] = self.hq_lq.context_drift()
+        if self.class_prompt is not None:
             losses['drift_class'] = self.class_prompt.context_drift()
-        # drift_*: not losses (no 'loss' in the name), logged with them every interval.
         return {k: v for k, v in losses.items() if not (k.startswith('drift') and v.isnan())}
+
+    def predict(self, inputs: torch.Tensor, data_samples: Optional[list] = None) -> list:
+        """Data samples with ``pred_score`` (the learned class prompts),
+        ``pred_score_handwritten`` (the hand-written ones on the stage-1 image),
+        ``pred_score_zeroshot`` (the hand-written ones on the ``zeroshot_encoder`` image),
+        ``pred_quality``/``gt_quality`` (the probability of "high quality" for the coarse and
+        the clean image)."""
+        coarse, lq_feat, hq_feat = self._features(inputs, data_samples)
+        hq_prompts, cls_prompts = self.prompt_features()
+        scores = handwritten = zeroshot = pred_q = gt_q = None
+        if cls_prompts is not None:
+            scores = self.clip.logits(lq_feat, cls_prompts).softmax(-1)
+        if self.zeroshot_features is not None:
+            handwritten = self.clip.logits(lq_feat, self.zeroshot_features).softmax(-1)
+            if self.zeroshot_encoder is not None:
+                zeroshot = class_probs(self.clip, self.zeroshot_encoder(inputs),
+                                       self.zeroshot_features)
+        if hq_prompts is not None:
+            pred_q = self.hq_lq.logits(lq_feat, hq_prompts).softmax(-1)[:, 0]
+            if hq_feat is not None:
+                gt_q = self.hq_lq.logits(hq_feat, hq_prompts).softmax(-1)[:, 0]
+        return attach_predictions(data_samples, coarse, coarse, scores,
+                                  pred_score_handwritten=handwritten,
+                                  pred_score_zeroshot=zeroshot, pred_quality=pred_q,
+                                  gt_quality=gt_q)
+
+
+def default_prompt_losses(losses: Optional[Sequence[dict]], hq_lq: Optional[dict],
+                          class_prompt: Optional[dict], hq_lq_weight: float = 1.0,
+                          class_weight: float = 1.0) -> List[dict]:
+    """Stage 2's loss configs: ``losses`` as given, else one loss per configured prompt
+    learner (``HQLQPromptLoss`` for ``hq_lq``, ``ClassPromptLoss`` for ``class_prompt``)
+    weighted by ``hq_lq_weight``/``class_weight`` (the fields of configs and checkpoints
+    written before stage 2 took ``losses=[...]``).
+
+    Raises:
+        ConfigError: ``losses`` together with a weight other than 1 (set ``loss_weight`` in
+            the loss configs instead).
+    """
+    if losses is not None:
+        if hq_lq_weight != 1.0 or class_weight != 1.0:
+            raise ConfigError('give the loss weights in model.losses (loss_weight=...), not '
+                              'hq_lq_weight/class_weight, when model.losses is set')
+        return [dict(cfg) for cfg in losses]
+    out = []
+    if hq_lq is not None:
+        out.append(dict(type='HQLQPromptLoss', loss_weight=hq_lq_weight))
+    if class_prompt is not None:
+        out.append(dict(type='ClassPromptLoss', loss_weight=class_weight))
+    return out

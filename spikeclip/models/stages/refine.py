@@ -3,24 +3,17 @@ from typing import List, Optional, Sequence, Union
 
 import torch
 
-from ...datasets.base import load_prompt_names
 from ...pretrained import source_reference
 from ...registry import ADAPTERS, ENCODERS, MODELS, REFINERS
 from ...utils.errors import ConfigError
-from ..clip.frozen_clip import check_clip_identity
 from .base import (
     StageModel,
     attach_predictions,
-    build_clip,
     build_losses,
-    build_preprocessor,
-    check_classify_crop,
     class_probs,
-    compute_losses,
     freeze,
     load_part,
     load_stage_checkpoint,
-    resolve_class_names,
     stack_field,
     to_plain,
 )
@@ -92,9 +85,7 @@ class RefineModel(StageModel):
             clip_identity = prompt_cfg.get('clip_identity')
             identity_source = prompt_checkpoint
             data_preprocessor = data_preprocessor or prompt_cfg.get('data_preprocessor')
-        data_preprocessor = data_preprocessor or dict(type='SpikeDataPreprocessor')
-        super().__init__(data_preprocessor=build_preprocessor(data_preprocessor),
-                         init_cfg=init_cfg)
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if fidelity_to not in ('auto', 'target', 'coarse'):
             raise ConfigError(f"fidelity_to must be 'auto', 'target' or 'coarse', got "
                               f'{fidelity_to!r}')
@@ -102,14 +93,9 @@ class RefineModel(StageModel):
             raise ConfigError(f"classify_on must be 'refined' or 'coarse', got {classify_on!r}")
         parts = to_plain(parts)
         self.sources = sources
-        self.clip = build_clip(clip)
         # The prompts are token embeddings of one CLIP: with another they mean nothing.
-        check_clip_identity(clip_identity, self.clip.identity, f'{type(self).__name__}',
-                            identity_source)
-        self.classify_crop = check_classify_crop(classify_crop)
-        self.class_names = resolve_class_names(class_names)
-        self.prompt_names = list(load_prompt_names(self.class_names, prompt_names)) \
-            if prompt_names is not None else None
+        self.set_clip(clip, clip_identity, identity_source, required=True)
+        self.set_classes(class_names, prompt_names, classify_crop)
         self.encoder = freeze(ENCODERS.build(parts['encoder']))
         self.hq_lq = self._build_adapter(parts.get('hq_lq'))
         self.class_prompt = self._build_adapter(parts.get('class_prompt'))
@@ -121,12 +107,8 @@ class RefineModel(StageModel):
         self.losses = build_losses(losses)
         self.fidelity_to = fidelity_to
         self.classify_on = classify_on
-        self._cfg = dict(type=type(self).__name__, refiner=to_plain(refiner),
-                         clip=to_plain(clip), losses=to_plain(losses), parts=parts,
-                         class_names=list(self.class_names), prompt_names=self.prompt_names,
-                         fidelity_to=fidelity_to, classify_on=classify_on,
-                         classify_crop=classify_crop, clip_identity=self.clip.identity,
-                         data_preprocessor=to_plain(data_preprocessor))
+        self.record_cfg(refiner=refiner, clip=clip, losses=losses, parts=parts,
+                        fidelity_to=fidelity_to, classify_on=classify_on)
 
     def _build_adapter(self, cfg: Optional[dict]):
         if cfg is None:
@@ -136,9 +118,6 @@ class RefineModel(StageModel):
             default_args.update(class_names=self.class_names, prompt_names=self.prompt_names)
         return freeze(ADAPTERS.build(cfg, default_args=default_args))
 
-    def export_cfg(self) -> dict:
-        return dict(self._cfg)
-
     def train(self, mode: bool = True):
         super().train(mode)
         for name in PART_NAMES:  # frozen parts stay in eval mode
@@ -147,7 +126,7 @@ class RefineModel(StageModel):
         return self
 
     def predict_images(self, inputs: torch.Tensor):
-        return self.forward(inputs, mode='tensor')
+        return self.forward_tensor(inputs)
 
     def prompt_features(self):
         """Frozen ``(high/low-quality [2, D] or None, class [K, D] or None)`` prompt features."""
@@ -156,42 +135,34 @@ class RefineModel(StageModel):
             cls = self.class_prompt(self.clip) if self.class_prompt is not None else None
         return hq, cls
 
-    def forward(self, inputs: torch.Tensor, data_samples: Optional[list] = None,
-                mode: str = 'tensor'):
-        """Args:
-            inputs (torch.Tensor): Spike window ``[N, T, H, W]``.
-            data_samples (list[SpikeDataSample], optional): Annotations.
-            mode (str): ``'tensor'`` -> ``(refined, coarse)``, each ``[N, 1, H, W]``;
-                ``'loss'``; ``'predict'`` -> data samples with ``pred_img`` (refined),
-                ``pred_coarse``, ``pred_score``/``pred_label`` (learned class prompts).
-        """
-        if mode == 'predict' and self.classification_view(inputs) is not None:
-            return self.predict_full_frame(inputs, data_samples)
+    def forward_tensor(self, inputs: torch.Tensor, data_samples: Optional[list] = None):
+        """``(refined, coarse)``, each ``[N, 1, H, W]``, of spikes ``[N, T, H, W]``."""
         with torch.no_grad():
             coarse = self.encoder(inputs)
-        refined = self.refiner(coarse)
-        if mode == 'tensor':
-            return refined, coarse
+        return self.refiner(coarse), coarse
+
+    def loss_context(self, inputs: torch.Tensor, data_samples: Optional[list]) -> dict:
+        refined, coarse = self.forward_tensor(inputs)
         hq_prompts, cls_prompts = self.prompt_features()
-        if mode == 'loss':
-            if not len(self.losses):
-                raise ConfigError(f'{type(self).__name__} has no losses configured')
-            target = None
-            if self.fidelity_to in ('auto', 'target'):
-                target = stack_field(data_samples, 'gt_img')
-            if target is None and self.fidelity_to in ('auto', 'coarse'):
-                target = coarse
-            ctx = dict(pred=refined, coarse=coarse, target=target, spikes=inputs,
-                       labels=stack_field(data_samples, 'gt_label'), clip=self.clip,
-                       class_features=cls_prompts, prompt_features=hq_prompts)
-            return compute_losses(self.losses, ctx)
-        if mode == 'predict':
-            scores = None
-            if cls_prompts is not None:
-                image = refined if self.classify_on == 'refined' else coarse
-                scores = class_probs(self.clip, image, cls_prompts)
-            return attach_predictions(data_samples, refined, coarse, scores)
-        raise ValueError(f"mode must be 'tensor', 'loss' or 'predict', got {mode!r}")
+        target = None
+        if self.fidelity_to in ('auto', 'target'):
+            target = stack_field(data_samples, 'gt_img')
+        if target is None and self.fidelity_to in ('auto', 'coarse'):
+            target = coarse
+        return dict(pred=refined, coarse=coarse, target=target, spikes=inputs,
+                    labels=stack_field(data_samples, 'gt_label'), clip=self.clip,
+                    class_features=cls_prompts, prompt_features=hq_prompts)
+
+    def predict(self, inputs: torch.Tensor, data_samples: Optional[list] = None) -> list:
+        """Data samples with ``pred_img`` (refined), ``pred_coarse``, ``pred_score``/
+        ``pred_label`` (learned class prompts)."""
+        refined, coarse = self.forward_tensor(inputs)
+        _, cls_prompts = self.prompt_features()
+        scores = None
+        if cls_prompts is not None:
+            image = refined if self.classify_on == 'refined' else coarse
+            scores = class_probs(self.clip, image, cls_prompts)
+        return attach_predictions(data_samples, refined, coarse, scores)
 
 
 @MODELS.register_module()

@@ -7,6 +7,7 @@ import time
 import uuid
 from types import SimpleNamespace
 
+import numpy as np
 import pynvml
 import pytest
 import torch
@@ -19,6 +20,7 @@ from torch.utils.data import Dataset
 import spikeclip.engine.hooks.device_metrics_hook as hook_module
 from spikeclip.engine.hooks import DeviceMetricsHook
 from spikeclip.utils.device import NvmlReader, NvmlUnavailable, current_nvml_device, peak_rss_mib
+from spikeclip.utils.errors import ConfigError
 
 BATCH = 2
 SAMPLES = 8  # 4 iterations per epoch
@@ -68,7 +70,7 @@ def _loader():
                 collate_fn=dict(type='default_collate'))
 
 
-def _run(tmp_path, test: bool = False, **hook_kwargs):
+def _run(tmp_path, test: bool = False, timer: bool = True, **hook_kwargs):
     """Train 2 epochs (with validation), optionally test; return (log text, scalars, runner)."""
     runner = Runner(
         model=ToyModel(), work_dir=str(tmp_path), experiment_name=f'dm_{uuid.uuid4().hex}',
@@ -78,7 +80,8 @@ def _run(tmp_path, test: bool = False, **hook_kwargs):
         test_evaluator=Evaluator(ToyMetric()),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
         default_hooks=dict(logger=dict(type='LoggerHook', interval=2),
-                           checkpoint=dict(type='CheckpointHook', interval=100)),
+                           checkpoint=dict(type='CheckpointHook', interval=100),
+                           **({} if timer else dict(timer=None))),
         custom_hooks=[dict(type='DeviceMetricsHook', **hook_kwargs)],
         default_scope='spikeclip')
     runner.train()
@@ -122,6 +125,12 @@ def test_registered_and_built_by_scope():
         DeviceMetricsHook(interval=0)
 
 
+def test_needs_iter_timer_hook(tmp_path):
+    with pytest.raises(ConfigError, match='DeviceMetricsHook reads the iteration times of '
+                       'IterTimerHook'):
+        _run(tmp_path, timer=False, interval=2)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason='checks the CPU-only messages')
 def test_cpu_run_records_figures(tmp_path):
     log, scalars, runner = _run(tmp_path, test=True, interval=2)
@@ -129,14 +138,15 @@ def test_cpu_run_records_figures(tmp_path):
     # One line says what a CPU cannot give, although before_run ran twice (train, then test).
     assert log.count('DeviceMetricsHook cannot give') == 1
     line = next(ln for ln in log.splitlines() if 'cannot give' in ln)
-    for name in ('cuda_peak_mb', 'gpu_util', 'gpu_mem_mb', 'gpu_power_w', 'no CUDA device'):
+    for name in ('gpu_util', 'gpu_mem_mib', 'gpu_power_w', 'no CUDA device'):
         assert name in line
-    assert 'it records latency_ms, throughput, data_wait, peak_rss_mb.' in line
+    assert 'cuda_peak' not in log  # the CUDA peak is LogProcessor's `memory`, not read here
+    assert 'it records latency_ms, throughput, data_wait, peak_rss_mib.' in line
 
     # Iteration lines of the text log carry the figures.
     iter_lines = [ln for ln in log.splitlines() if 'Epoch(train)' in ln and 'loss:' in ln]
     assert len(iter_lines) == EPOCHS * SAMPLES // BATCH // 2  # LoggerHook interval 2
-    for name in ('latency_ms:', 'throughput:', 'data_wait:', 'peak_rss_mb:'):
+    for name in ('latency_ms:', 'throughput:', 'data_wait:', 'peak_rss_mib:'):
         assert all(name in ln for ln in iter_lines)
     assert 'gpu_util' not in ''.join(iter_lines)
     # One summary line per epoch, and the figures next to the validation and test metrics.
@@ -155,16 +165,24 @@ def test_cpu_run_records_figures(tmp_path):
         assert s['latency_ms'] >= 1e3 * BATCH * LOAD_SLEEP
         assert s['throughput'] == pytest.approx(BATCH / (s['latency_ms'] / 1e3), rel=1e-6)
         assert 0 < s['data_wait'] <= 1
-        assert s['peak_rss_mb'] > 0
-        assert not {'gpu_util', 'gpu_mem_mb', 'gpu_power_w', 'cuda_peak_mb'} & set(s)
+        assert s['peak_rss_mib'] > 0
+        assert not {'gpu_util', 'gpu_mem_mib', 'gpu_power_w'} & set(s)
     epochs = [s for s in scalars if 'epoch_latency_ms' in s]
     assert [s['step'] for s in epochs] == [1, 2]
     for s in epochs:
         assert s['epoch_throughput'] == pytest.approx(
             BATCH / (s['epoch_latency_ms'] / 1e3), rel=1e-6)
-        assert 0 < s['epoch_data_wait'] <= 1 and s['epoch_peak_rss_mb'] >= iters[0]['peak_rss_mb']
+        assert 0 < s['epoch_data_wait'] <= 1 and s['epoch_peak_rss_mib'] >= iters[0]['peak_rss_mib']
     vals = [s for s in scalars if 'mae' in s]
     assert len(vals) == EPOCHS and all(s['val_latency_ms'] > 0 for s in vals)
+
+    # The hook extends IterTimerHook's figures instead of timing every iteration again.
+    hub = runner.message_hub
+    latency, data_wait = (hub.get_scalar(f'train/{k}').data[0] for k in ('latency_ms', 'data_wait'))
+    time_s, data_s = (hub.get_scalar(f'train/{k}').data[0] for k in ('time', 'data_time'))
+    assert len(latency) == EPOCHS * SAMPLES // BATCH
+    np.testing.assert_allclose(latency, 1e3 * time_s, rtol=1e-9)
+    np.testing.assert_allclose(data_wait, data_s / time_s, rtol=1e-9)
 
     # The figures are not resumed from checkpoints (they describe one run's machine).
     assert 'train/latency_ms' not in runner.message_hub.state_dict()['log_scalars']
@@ -185,7 +203,7 @@ def test_nvml_unavailable_reported_once(tmp_path, monkeypatch, failure):
     log, scalars, _ = _run(tmp_path, interval=2)
     assert log.count('DeviceMetricsHook cannot give') == 1
     line = next(ln for ln in log.splitlines() if 'cannot give' in ln)
-    assert f'gpu_util, gpu_mem_mb, gpu_power_w ({reason}' in line
+    assert f'gpu_util, gpu_mem_mib, gpu_power_w ({reason}' in line
     iters = [s for s in scalars if 'loss' in s]
     assert len(iters) == 4 and all('latency_ms' in s and 'gpu_util' not in s for s in iters)
 
@@ -201,19 +219,18 @@ def test_fake_nvml_recorded_every_interval(tmp_path, monkeypatch, power_error):
     iters = [s for s in scalars if 'loss' in s]
     assert len(iters) == 4
     for s in iters:
-        assert s['gpu_util'] == 42 and s['gpu_mem_mb'] == 512
+        assert s['gpu_util'] == 42 and s['gpu_mem_mib'] == 512
         assert ('gpu_power_w' in s) is not power_error
         if not power_error:
             assert s['gpu_power_w'] == 75
     epochs = [s for s in scalars if 'epoch_latency_ms' in s]
     assert len(epochs) == EPOCHS and all(s['epoch_gpu_util'] == 42 for s in epochs)
-    assert all(s['val_gpu_mem_mb'] == 512 for s in scalars if 'mae' in s)
-    # Only what is really missing is named: CUDA peaks on this CPU, power where NVML refuses it.
-    assert log.count('DeviceMetricsHook cannot give') == int(power_error
-                                                            or not torch.cuda.is_available())
+    assert all(s['val_gpu_mem_mib'] == 512 for s in scalars if 'mae' in s)
+    # Only what is really missing is named: power where NVML refuses it.
+    assert log.count('DeviceMetricsHook cannot give') == int(power_error)
     line = next((ln for ln in log.splitlines() if 'cannot give' in ln), '')
     line = line.split('; it records')[0]
-    assert 'gpu_util' not in line and 'gpu_mem_mb' not in line
+    assert 'gpu_util' not in line and 'gpu_mem_mib' not in line
     assert ('gpu_power_w (NVMLError_NotSupported: Not Supported)' in line) is power_error
 
 
@@ -221,13 +238,13 @@ def test_nvml_reader_drops_a_reading_that_starts_failing(monkeypatch):
     calls = []
     _fake_nvml(monkeypatch, calls)
     reader = NvmlReader(0)
-    assert reader.read() == dict(gpu_util=42.0, gpu_mem_mb=512.0, gpu_power_w=75.0)
+    assert reader.read() == dict(gpu_util=42.0, gpu_mem_mib=512.0, gpu_power_w=75.0)
 
     def lost(handle):
         raise pynvml.NVMLError(pynvml.NVML_ERROR_GPU_IS_LOST)
     monkeypatch.setattr(pynvml, 'nvmlDeviceGetMemoryInfo', lost)
     assert reader.read() == dict(gpu_util=42.0, gpu_power_w=75.0)
-    assert reader.failed == dict(gpu_mem_mb='NVMLError_GpuIsLost: GPU is lost')
+    assert reader.failed == dict(gpu_mem_mib='NVMLError_GpuIsLost: GPU is lost')
     monkeypatch.setattr(pynvml, 'nvmlDeviceGetMemoryInfo', lambda h: 1 / 0)  # not asked again
     assert reader.read() == dict(gpu_util=42.0, gpu_power_w=75.0)
     reader.close()
