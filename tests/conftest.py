@@ -18,6 +18,15 @@ def tiny_clip_file(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope='session')
+def trained_tiny_clip_file(tmp_path_factory) -> str:
+    """The demo's tiny CLIP, trained once per session with the demo's recipe (about a minute
+    on two cores): tests that only a CLIP that means something can pass use it."""
+    from spikeclip.apis.tiny_clip import ensure_tiny_clip
+    out = tmp_path_factory.mktemp('trained_clip')
+    return ensure_tiny_clip(str(out), evaluate=False, log=lambda _: None)['weights']
+
+
+@pytest.fixture(scope='session')
 def trained_stages(tmp_path_factory, tiny_clip_file):
     """Stages 1, 2 and 3 of the demo configs, each trained for 2 iterations."""
     root = tmp_path_factory.mktemp('stages')
