@@ -2,10 +2,14 @@
 import os
 import os.path as osp
 
-import pytest
+# Threads that sleep between parallel regions: busy-waiting ones starve each other on a shared
+# CPU (tools/demo.py). Set before torch loads.
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
-from spikeclip.apis import build_runner, load_config
-from spikeclip.testing import REPO_ROOT, tiny_options
+import pytest  # noqa: E402
+
+from spikeclip.apis import build_runner, load_config  # noqa: E402
+from spikeclip.testing import REPO_ROOT, tiny_options  # noqa: E402
 
 os.environ.setdefault('HF_HUB_OFFLINE', '1')  # no test may reach a model hub
 

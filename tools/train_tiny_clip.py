@@ -10,10 +10,14 @@ and ``training.json``; an up-to-date folder (same recipe) is reused unless ``--f
 Use the weights with ``model.clip.pretrained=<out-dir>/open_clip_pytorch_model.bin``.
 """
 import argparse
+import os
 import sys
 from dataclasses import replace
 
-from spikeclip.utils.errors import SpikeCLIPError
+# Threads that sleep between parallel regions (see tools/demo.py); set before torch loads.
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+
+from spikeclip.utils.errors import SpikeCLIPError  # noqa: E402
 
 
 def main(argv=None):
