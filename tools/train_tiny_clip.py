@@ -54,5 +54,5 @@ def main(argv=None):
 if __name__ == '__main__':
     try:
         main()
-    except SpikeCLIPError as e:
+    except (SpikeCLIPError, OSError) as e:
         sys.exit(f'error: {e}')

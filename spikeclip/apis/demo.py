@@ -85,8 +85,8 @@ def run_demo(work_root: str = 'work_dirs', stage_options: Optional[Dict[str, lis
     print('\n' + '=' * 78)
     print(f'SpikeCLIP demo finished in {minutes:.1f} min')
     reused = ', reused' if tiny_report['reused'] else ''
-    print(f'  tiny CLIP:        {tiny} ({tiny_seconds:.0f} s{reused}); '
-          f'{format_evaluation(tiny_report)}')
+    print(f'  tiny CLIP:        {tiny} ({tiny_seconds:.0f} s{reused})\n'
+          f'                    {format_evaluation(tiny_report)}')
     for stage in ('coarse', 'prompt', 'refine'):
         print(f'  stage {stage:<7} checkpoint: {paths[stage]} ({paths[stage + "_seconds"]} s)')
     print(f'  combined model:   {paths["combined"]}')

@@ -18,6 +18,7 @@ from ..models.clip.pretrain import (
     recipe_hash,
     train_tiny_clip,
 )
+from ..utils.errors import ConfigError
 
 
 def _class_names(images: Optional[Sequence]) -> list:
@@ -64,7 +65,12 @@ def ensure_tiny_clip(out_dir: str, recipe: TinyCLIPRecipe = TinyCLIPRecipe(),
     Returns:
         dict: The training report (``training.json``) plus ``weights`` (the file to give
         ``FrozenCLIP(arch='spikeclip-tiny', pretrained=...)``) and ``reused`` (bool).
+
+    Raises:
+        ConfigError: ``out_dir`` is a file.
     """
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise ConfigError(f'{out_dir} exists and is not a folder; the tiny CLIP needs a folder')
     weights = osp.join(out_dir, WEIGHTS_NAME)
     report, why = (None, 'retraining (force)') if force else cached_tiny_clip(out_dir, recipe,
                                                                              images)
@@ -90,6 +96,6 @@ def format_evaluation(report: dict) -> str:
     e = report.get('evaluation')
     if not e:
         return 'not evaluated'
-    return (f'zero-shot top-1 {e["top1_clean"]:.1f}% (top-5 {e["top5_clean"]:.1f}%) on clean '
-            f'and {e["top1_degraded"]:.1f}% on degraded views of the unseen test regions; '
-            f'"high quality" vs "low quality" tells clean from degraded in {e["hq_lq_acc"]:.1f}%')
+    return (f'unseen test regions: zero-shot top-1 {e["top1_clean"]:.1f}% clean, '
+            f'{e["top1_degraded"]:.1f}% degraded; "high quality" vs "low quality" right on '
+            f'{e["hq_lq_acc"]:.1f}%')

@@ -1,6 +1,8 @@
 """tools/train_tiny_clip.py: trains, reports, reuses, and refuses bad options."""
 import importlib.util
 import os.path as osp
+import runpy
+import sys
 
 import pytest
 
@@ -27,3 +29,13 @@ def test_tool_trains_reports_and_reuses(main, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(['--out-dir', out, '--steps', '0'])
     assert '--steps must be positive' in capsys.readouterr().err
+
+
+def test_tool_names_a_bad_output_folder(tmp_path, monkeypatch):
+    taken = tmp_path / 'taken'
+    taken.write_text('not a folder')
+    monkeypatch.setattr(sys, 'argv', ['train_tiny_clip.py', '--out-dir', str(taken)])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(osp.join(REPO_ROOT, 'tools', 'train_tiny_clip.py'), run_name='__main__')
+    assert exit_info.value.code == f'error: {taken} exists and is not a folder; the tiny CLIP ' \
+        'needs a folder'

@@ -39,7 +39,7 @@ from ...datasets.captioned_views import (
     degrade_like_spikes,
 )
 from ...utils.atomic import atomic_torch_save, atomic_write_json
-from ...utils.errors import ConfigError
+from ...utils.errors import ConfigError, NonFiniteLossError
 from .captions import HIGH, LOW, NO_CLASS, NO_QUALITY, bank_index, caption_bank, caption_targets
 from .frozen_clip import _no_random_init_notice
 from .tiny import TINY_ARCH
@@ -179,7 +179,7 @@ class CaptionDrawer:
 def _param_groups(model: nn.Module, weight_decay: float) -> list:
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        if p.ndim < 2 or 'embedding' in name or 'logit_scale' in name or 'token_embedding' in name:
+        if p.ndim < 2 or 'embedding' in name or 'logit_scale' in name:
             no_decay.append(p)
         else:
             decay.append(p)
@@ -209,8 +209,11 @@ def train_tiny_clip(out_dir: str, recipe: TinyCLIPRecipe = TinyCLIPRecipe(),
 
     Returns:
         dict: The training report (also written to ``out_dir/training.json``): recipe, its
-        hash, parameter count, seconds, steps per second, final loss and the evaluation of
-        :func:`evaluate_views` on the unseen test regions.
+        hash, classes, parameter count, seconds, steps per second, threads, final loss and the
+        load average (training time depends on it on a shared machine).
+
+    Raises:
+        NonFiniteLossError: The loss became NaN or Inf (nothing is written).
     """
     sampler = ViewSampler(images, 'train', recipe.views)
     prompt_names = [c.replace('_', ' ') for c in sampler.classes]
@@ -256,6 +259,9 @@ def train_tiny_clip(out_dir: str, recipe: TinyCLIPRecipe = TinyCLIPRecipe(),
         loss = multi_positive_clip_loss(F.normalize(img.float(), dim=-1),
                                         F.normalize(txt.float(), dim=-1), targets,
                                         model.logit_scale.exp())
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(f'tiny CLIP loss is {float(loss)} at step {step + 1}; '
+                                     f'nothing was written (try a lower lr than {recipe.lr})')
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
