@@ -9,6 +9,8 @@ CKPT ?= $(WORK_ROOT)/$(DATASET)/combined_model.pth
 INPUTS ?=
 OUT_DIR ?= $(WORK_ROOT)/$(DATASET)/infer
 PYTEST_ARGS ?=
+# Extra arguments of the train-* targets, e.g. TRAIN_ARGS=--resume or TRAIN_ARGS=--force.
+TRAIN_ARGS ?=
 
 STAMP := $(VENV)/.installed
 
@@ -46,16 +48,19 @@ data: $(STAMP)  ## Download and unpack U-CALTECH / U-CIFAR into data/ (needs net
 	$(PY) tools/fetch_data.py --out-dir data
 
 train-coarse: $(STAMP)  ## Stage 1 on DATASET
-	$(PY) tools/train.py configs/coarse_$(DATASET).py --work-dir $(WORK_ROOT)/$(DATASET)/coarse
+	$(PY) tools/train.py configs/coarse_$(DATASET).py --work-dir $(WORK_ROOT)/$(DATASET)/coarse \
+		$(TRAIN_ARGS)
 
 train-prompt: $(STAMP)  ## Stage 2 on DATASET (needs train-coarse)
-	$(PY) tools/train.py configs/prompt_$(DATASET).py --work-dir $(WORK_ROOT)/$(DATASET)/prompt
+	$(PY) tools/train.py configs/prompt_$(DATASET).py --work-dir $(WORK_ROOT)/$(DATASET)/prompt \
+		$(TRAIN_ARGS)
 
 train-refine: $(STAMP)  ## Stage 3 on DATASET (needs train-prompt)
-	$(PY) tools/train.py configs/refine_$(DATASET).py --work-dir $(WORK_ROOT)/$(DATASET)/refine
+	$(PY) tools/train.py configs/refine_$(DATASET).py --work-dir $(WORK_ROOT)/$(DATASET)/refine \
+		$(TRAIN_ARGS)
 
 train-all: $(STAMP)  ## Stages 1-3 in sequence, then combine into CKPT
-	$(PY) tools/train_all.py $(DATASET) --work-root $(WORK_ROOT)
+	$(PY) tools/train_all.py $(DATASET) --work-root $(WORK_ROOT) $(TRAIN_ARGS)
 
 combine-checkpoints: $(STAMP)  ## Combine the three stage checkpoints into CKPT
 	$(PY) tools/combine_checkpoints.py --coarse $(WORK_ROOT)/$(DATASET)/coarse/coarse_best.pth \

@@ -13,7 +13,7 @@ model = dict(
         dict(type='CharbonnierLoss', loss_weight=1.0, relative=True),
         dict(type='SSIMLoss', loss_weight=0.1, relative=True),
     ])
-max_epochs = 30
+max_epochs = 24
 train_cfg = dict(max_epochs=max_epochs, val_interval=2)
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=2e-5, by_epoch=True,
                         convert_to_iter_based=True)]

@@ -8,24 +8,26 @@ A checkpoint (stage or combined) is benchmarked with its weights, a ``.py`` conf
 weights. Prints a table and, with ``--out``, writes every figure as JSON (atomically).
 """
 import argparse
-import sys
 
 from spikeclip.apis.benchmark import format_table, run_benchmark
 from spikeclip.apis.fast_inference import AMP_MODES, retain_freed_memory
 from spikeclip.apis.runner import DictAction
 from spikeclip.utils.atomic import atomic_write_json
-from spikeclip.utils.errors import SpikeCLIPError
+from spikeclip.utils.cli import run_cli
+from spikeclip.utils.env import OFFLINE_HELP, set_offline
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='SpikeCLIP speed benchmark')
-    parser.add_argument('source', help='stage checkpoint, combined model file or .py config')
+    parser.add_argument('source', help='stage checkpoint, combined model file, pretrained:NAME '
+                        'or .py config')
     parser.add_argument('--batch-size', type=int, default=1, help='samples per call')
     parser.add_argument('--height', type=int, default=250, help='frame height')
     parser.add_argument('--width', type=int, default=400, help='frame width')
     parser.add_argument('--frames', type=int, help="input frames (default: the model's window)")
     parser.add_argument('--iters', type=int, default=20, help='timed calls per stage')
     parser.add_argument('--warmup', type=int, default=3, help='untimed calls first')
+    parser.add_argument('--offline', action='store_true', help=OFFLINE_HELP)
     parser.add_argument('--device', choices=['cpu', 'cuda'],
                         help='default: cuda where available')
     parser.add_argument('--amp', choices=AMP_MODES, default='auto',
@@ -36,12 +38,13 @@ def parse_args(argv=None):
     parser.add_argument('--threads', type=int, help='torch.set_num_threads')
     parser.add_argument('--out', help='write the figures to this JSON file')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='overrides of a config source, key=value')
+                        help='overrides of the config, key=value (model.* for a checkpoint)')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    set_offline(args.offline)
     retain_freed_memory()  # as tools/infer.py does: no page faults on every forward pass
     result = run_benchmark(
         args.source, batch_size=args.batch_size, height=args.height, width=args.width,
@@ -56,7 +59,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except SpikeCLIPError as e:
-        sys.exit(f'error: {e}')
+    run_cli(main)

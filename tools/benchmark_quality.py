@@ -13,7 +13,6 @@ WORK_DIR/quality_grid.png.
 """
 import argparse
 import os.path as osp
-import sys
 
 import torch
 
@@ -24,7 +23,8 @@ from spikeclip.apis.quality import (
     realistic_testsets,
     save_grid,
 )
-from spikeclip.utils.errors import SpikeCLIPError
+from spikeclip.utils.cli import run_cli
+from spikeclip.utils.env import OFFLINE_HELP, set_offline
 
 
 def parse_args(argv=None):
@@ -46,6 +46,7 @@ def parse_args(argv=None):
     p.add_argument('--batch-size', type=int, default=4)
     p.add_argument('--device', help='cpu or cuda (default: cuda where available)')
     p.add_argument('--out', help='JSON file (default: WORK_DIR/quality.json)')
+    p.add_argument('--offline', action='store_true', help=OFFLINE_HELP)
     return p.parse_args(argv)
 
 
@@ -75,6 +76,7 @@ def config_testset(path):
 
 def main(argv=None):
     args = parse_args(argv)
+    set_offline(args.offline)
     from spikeclip.utils.atomic import atomic_write_json
     models, ctx = load_models(args.models, args.device)
     size = dict(num_frames=args.frames, height=args.height, width=args.width,
@@ -89,7 +91,7 @@ def main(argv=None):
         for name, ds in sets.items():
             print(f'scoring {name} ({len(ds)} samples) ...', flush=True)
             results[name] = evaluate_methods(models, ds, batch_size=args.batch_size,
-                                             max_samples=args.max_samples, keep_images=1)
+                                             max_samples=args.max_samples, keep_images=8)
     print(format_table(results))
     grid = save_grid(results, osp.join(args.work_dir, 'quality_grid.png'))
     for r in results.values():
@@ -101,7 +103,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except SpikeCLIPError as e:
-        sys.exit(f'error: {e}')
+    run_cli(main)

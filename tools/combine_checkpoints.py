@@ -1,24 +1,24 @@
 """Combine stage checkpoints: ``--coarse A --prompt B --refine C --out combined.pth``."""
 import argparse
-import sys
 
 from spikeclip.apis.combine import combine_checkpoints
-from spikeclip.utils.errors import SpikeCLIPError
+from spikeclip.utils.cli import run_cli
+from spikeclip.utils.env import OFFLINE_HELP, set_offline
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description='Combine SpikeCLIP stage checkpoints')
-    parser.add_argument('--coarse', required=True, help='stage-1 checkpoint')
+    parser.add_argument('--coarse', required=True,
+                        help='stage-1 checkpoint (or pretrained:NAME, e.g. pretrained:real)')
     parser.add_argument('--prompt', required=True, help='stage-2 checkpoint')
     parser.add_argument('--refine', required=True, help='stage-3 checkpoint')
     parser.add_argument('--out', required=True, help='combined model file')
+    parser.add_argument('--offline', action='store_true', help=OFFLINE_HELP)
     args = parser.parse_args(argv)
+    set_offline(args.offline)
     cfg = combine_checkpoints(args.coarse, args.prompt, args.refine, args.out)
     print(f'combined model ({len(cfg.get("class_names") or [])} classes) written to {args.out}')
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except SpikeCLIPError as e:
-        sys.exit(f'error: {e}')
+    run_cli(main)

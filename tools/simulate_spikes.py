@@ -15,6 +15,7 @@ import argparse
 import sys
 
 from spikeclip.datasets import simulate_folder
+from spikeclip.utils.cli import run_cli
 from spikeclip.utils.errors import SpikeCLIPError
 
 
@@ -92,4 +93,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_cli(main)

@@ -5,27 +5,28 @@ image grid (spike count, TFP, coarse, refined, reference) is saved there and sho
 """
 import argparse
 import os.path as osp
-import sys
-
-from mmengine.config import DictAction
 
 from spikeclip.apis import build_runner, load_config
 from spikeclip.apis.inference import model_cfg_from_checkpoint
-from spikeclip.apis.runner import check_checkpoint_stage
+from spikeclip.apis.runner import DictAction, check_checkpoint_stage
+from spikeclip.pretrained import resolve_checkpoint
 from spikeclip.utils.atomic import atomic_write_json
-from spikeclip.utils.errors import ConfigError, SpikeCLIPError
+from spikeclip.utils.cli import run_cli
+from spikeclip.utils.env import OFFLINE_HELP, set_offline
+from spikeclip.utils.errors import ConfigError
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Test a SpikeCLIP model with MMEngine')
     parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', nargs='?', help='checkpoint (omit for non-learned '
-                        'baselines such as configs/baselines/tfp_demo.py)')
+    parser.add_argument('checkpoint', nargs='?', help='checkpoint or pretrained:NAME (omit for '
+                        'non-learned baselines such as configs/baselines/tfp_demo.py)')
     parser.add_argument('--work-dir', help='where logs and metrics go')
     parser.add_argument('--show-dir', help='save image grids here (relative to the work dir '
                         'unless absolute)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries')
+    parser.add_argument('--offline', action='store_true', help=OFFLINE_HELP)
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -34,13 +35,17 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    set_offline(args.offline)
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     if args.checkpoint:
+        args.checkpoint = resolve_checkpoint(args.checkpoint)  # pretrained:NAME -> its file
         check_checkpoint_stage(cfg, args.checkpoint)
     if cfg.model.get('from_checkpoint'):
         if not args.checkpoint:
             raise ConfigError(f'{args.config} rebuilds its model from a checkpoint; give one')
-        cfg.model = model_cfg_from_checkpoint(args.checkpoint)
+        # --cfg-options model.* (e.g. model.clip.pretrained) override the stored config.
+        options = {k: v for k, v in (args.cfg_options or {}).items() if k.startswith('model.')}
+        cfg.model = model_cfg_from_checkpoint(args.checkpoint, options)
     cfg.load_from = args.checkpoint
     if args.show_dir:
         cfg.default_hooks.visualization.show_dir = args.show_dir
@@ -56,7 +61,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except SpikeCLIPError as e:
-        sys.exit(f'error: {e}')
+    run_cli(main)

@@ -2,11 +2,16 @@
 import argparse
 import sys
 
-from mmengine.config import DictAction
-
 from spikeclip.apis import build_runner, load_config
-from spikeclip.apis.runner import apply_amp, prepare_resume
-from spikeclip.utils.errors import SpikeCLIPError
+from spikeclip.apis.runner import (
+    DictAction,
+    apply_amp,
+    claim_work_dir,
+    prepare_resume,
+    resume_command,
+)
+from spikeclip.utils.cli import run_cli
+from spikeclip.utils.env import OFFLINE_HELP, set_offline
 
 
 def parse_args(argv=None):
@@ -16,6 +21,9 @@ def parse_args(argv=None):
                         '(default: work_dirs/<config name>)')
     parser.add_argument('--resume', nargs='?', const='auto', default=None,
                         help='resume from CHECKPOINT, or from the latest one in the work dir')
+    parser.add_argument('--force', action='store_true',
+                        help='start afresh in a work dir that holds an earlier run (its '
+                        'checkpoints are moved to WORK_DIR/previous_<time>/)')
     parser.add_argument('--amp', action='store_true', help='mixed precision training (bf16 '
                         'autocast; fp16 AmpOptimWrapper for plain OptimWrapper configs on GPUs)')
     parser.add_argument('--seed', type=int, help='random seed (overrides randomness.seed)')
@@ -23,6 +31,7 @@ def parse_args(argv=None):
                         help='deterministic algorithms (bit-exact reruns on CPU)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. train_cfg.max_epochs=2')
+    parser.add_argument('--offline', action='store_true', help=OFFLINE_HELP)
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher for distributed training')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -31,6 +40,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    set_offline(args.offline)
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     if args.seed is not None:
         cfg.randomness = dict(cfg.get('randomness', {}), seed=args.seed)
@@ -39,12 +49,15 @@ def main(argv=None):
     if args.amp:
         apply_amp(cfg)
     if args.resume is not None:
-        prepare_resume(cfg, args.resume)
-    build_runner(cfg).train()
+        prepare_resume(cfg, args.resume, force=args.force)
+    elif not cfg.get('resume'):
+        claim_work_dir(cfg.work_dir, force=args.force)
+    try:
+        build_runner(cfg).train()
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f'interrupted; continue with: '
+                                f'{resume_command(sys.argv, cfg.work_dir)}') from None
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except SpikeCLIPError as e:  # bad input, and NonFiniteLossError for a NaN/Inf loss
-        sys.exit(f'error: {e}')
+    run_cli(main)

@@ -14,12 +14,13 @@ import sys
 
 import numpy as np
 import torch
-from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
+from spikeclip.apis.runner import DictAction, load_config
 from spikeclip.models.encoders import TFI, TFP
 from spikeclip.registry import DATASETS
 from spikeclip.utils.atomic import atomic_save_image
+from spikeclip.utils.cli import run_cli
 from spikeclip.utils.errors import SpikeCLIPError
 
 HEADER = 12  # pixels of the caption line
@@ -57,9 +58,7 @@ def make_grid(item: dict, tfp: TFP, tfi: TFI) -> np.ndarray:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'spikeclip'))
     loader = cfg.get(f'{args.split}_dataloader') or cfg.get('val_dataloader')
     if not loader or 'dataset' not in loader:
@@ -86,4 +85,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_cli(main)

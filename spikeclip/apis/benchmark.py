@@ -26,15 +26,15 @@ from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
-from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from torch import nn
 
-from ..fileio import frame_bytes, read_dat, write_dat
+from ..fileio import check_frame_size, frame_bytes, read_dat, write_dat
 from ..registry import MODELS
 from ..utils.device import (
     NvmlReader,
     NvmlUnavailable,
+    check_device,
     cuda_peak_memory_mib,
     current_nvml_device,
     peak_rss_mib,
@@ -59,7 +59,8 @@ def build_benchmark_model(source: str, device: str = 'cpu',
     Args:
         source (str): A stage checkpoint, a combined model file, or a ``.py`` config.
         device (str): Where the model goes. Defaults to ``'cpu'``.
-        cfg_options (dict, optional): Overrides merged into a config (``--cfg-options``).
+        cfg_options (dict, optional): Overrides merged into a config, or into a checkpoint's
+            stored model config (``--cfg-options``; ``model.*`` keys for a checkpoint).
 
     Raises:
         ConfigError: Missing config, a config that builds its model from a checkpoint, or one
@@ -67,12 +68,9 @@ def build_benchmark_model(source: str, device: str = 'cpu',
         CheckpointError: A checkpoint that is missing or does not fit.
     """
     if not source.endswith('.py'):
-        return init_model(source, device=device)
-    if not osp.isfile(source):
-        raise ConfigError(f'config file {source!r} does not exist')
-    cfg = Config.fromfile(source)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        return init_model(source, device=device, cfg_options=cfg_options)
+    from .runner import load_config
+    cfg = load_config(source, cfg_options)
     model_cfg = cfg.model.to_dict()
     if model_cfg.pop('from_checkpoint', False):
         raise ConfigError(f'{source}: model.from_checkpoint is set, so this config has no model of '
@@ -300,6 +298,12 @@ def run_benchmark(source: str,
         dict: ``meta`` (device, threads, versions, settings, input shape), ``stages`` (per timed
         stage the :data:`FIGURES` and ``ratio_to_tfp``) and ``dat_decode``.
     """
+    for name, value, low in (('--batch-size', batch_size, 1), ('--iters', iters, 1),
+                             ('--warmup', warmup, 0), ('--frames', frames, 1),
+                             ('--threads', threads, 1)):
+        if value is not None and value < low:
+            raise ConfigError(f'{name} must be at least {low}, got {value}')
+    check_frame_size(height, width)
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -312,7 +316,7 @@ def run_benchmark(source: str,
 
 def _run(source, batch_size, height, width, frames, iters, warmup, device, amp, channels_last,
          compile, cfg_options, spike_rate, seed) -> dict:
-    dev = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    dev = torch.device(check_device(device))
     model = build_benchmark_model(source, str(dev), cfg_options)
     model, ctx = prepare_for_inference(model, dev, amp, channels_last)
     window = getattr(getattr(model, 'data_preprocessor', None), 'window', None) or 200

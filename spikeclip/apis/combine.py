@@ -1,5 +1,4 @@
 """Combine the three stage checkpoints into one model file (spikes in, image and class out)."""
-import os.path as osp
 from typing import Dict
 
 import torch
@@ -7,6 +6,7 @@ from mmengine.registry import DefaultScope
 
 from ..models.clip.frozen_clip import check_clip_identity
 from ..models.stages.base import load_stage_checkpoint, sub_state_dict
+from ..pretrained import source_reference
 from ..registry import MODELS
 from ..utils.atomic import atomic_torch_save
 from ..utils.checkpoint import load_checkpoint_file
@@ -53,7 +53,7 @@ def combine_checkpoints(coarse: str, prompt: str, refine: str, out: str) -> dict
     """
     c_cfg, c_sd = load_stage_checkpoint(coarse, 'coarse')
     p_cfg, p_sd = load_stage_checkpoint(prompt, 'prompt')
-    r_cfg, r_sd = load_stage_checkpoint(refine, 'refine')
+    r_cfg, r_sd = load_stage_checkpoint(refine, 'refine', resolve=True)  # builds its CLIP
     _check_part('encoder', c_cfg['encoder'], c_sd, coarse, p_cfg['coarse'], p_sd, prompt)
     _check_part('encoder', c_cfg['encoder'], c_sd, coarse, r_cfg['parts']['encoder'], r_sd,
                 refine)
@@ -78,7 +78,7 @@ def combine_checkpoints(coarse: str, prompt: str, refine: str, out: str) -> dict
     sources = {}
     for stage, path in (('coarse', coarse), ('prompt', prompt), ('refine', refine)):
         meta = load_checkpoint_file(path).get('meta', {})
-        sources[stage] = dict(path=osp.abspath(path), config=meta.get('cfg'),
+        sources[stage] = dict(path=source_reference(path), config=meta.get('cfg'),
                               epoch=meta.get('epoch'), iter=meta.get('iter'))
     meta = dict(spikeclip=dict(stage='pipeline', model=model_cfg,
                                class_names=list(model_cfg.get('class_names') or []),

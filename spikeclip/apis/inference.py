@@ -1,6 +1,9 @@
 """Inference from a checkpoint alone: spike files in, PNG images and class predictions out."""
+import hashlib
 import os
 import os.path as osp
+import re
+import time
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -8,95 +11,157 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from ..fileio import center_window, dat_num_frames, read_dat, read_npz
+from ..fileio import center_window, dat_num_frames, npz_num_frames, read_dat, read_npz
+from ..models.stages.base import load_stage_checkpoint
 from ..registry import MODELS
-from ..utils.atomic import atomic_save_image, atomic_write_json
+from ..utils.atomic import atomic_save_image, atomic_write_json, remove_stale_temporaries
 from ..utils.checkpoint import load_checkpoint_file
-from ..utils.errors import CheckpointError, SpikeFormatError
+from ..utils.device import check_device, default_device  # noqa: F401  (re-exported)
+from ..utils.errors import CheckpointError, ConfigError, SpikeCLIPError, SpikeFormatError
 from .fast_inference import cached_prompt_features, prepare_for_inference, to_float32
 
 
-def default_device() -> str:
-    """``'cuda'`` where a GPU is present, else ``'cpu'``."""
-    return 'cuda' if torch.cuda.is_available() else 'cpu'
-
-
-def model_cfg_from_checkpoint(checkpoint: str) -> dict:
-    """The self-contained model config a SpikeCLIP checkpoint carries (``meta.spikeclip.model``).
+def _model_options(cfg_options: Optional[dict], checkpoint: str) -> dict:
+    """The ``model.*`` keys of ``--cfg-options``; ``custom_imports`` keys are imported here.
 
     Raises:
-        CheckpointError: Not a SpikeCLIP checkpoint.
+        ConfigError: Any other key (nothing but the model comes from a checkpoint).
     """
-    ckpt = load_checkpoint_file(checkpoint)
-    info = (ckpt.get('meta') or {}).get('spikeclip') or {}
-    if not info.get('model'):
-        raise CheckpointError(f'{checkpoint} carries no SpikeCLIP model config '
-                              '(meta.spikeclip.model); pass --config')
-    return info['model']
+    from .runner import import_custom_modules
+    options = dict(cfg_options or {})
+    imports = {k: options.pop(k) for k in list(options) if k.split('.')[0] == 'custom_imports'}
+    if imports:
+        merged = Config()
+        merged.merge_from_dict(imports)
+        import_custom_modules(merged.custom_imports)
+    other = [k for k in options if not k.startswith('model.')]
+    if other:
+        raise ConfigError(f'--cfg-options {", ".join(other)}: only model.* and custom_imports '
+                          f'keys apply to the model of {checkpoint}')
+    return options
 
 
-def init_model(checkpoint: str, config: Optional[str] = None,
-               device: Optional[str] = None) -> torch.nn.Module:
+def model_cfg_from_checkpoint(checkpoint: str, cfg_options: Optional[dict] = None) -> dict:
+    """The self-contained model config a SpikeCLIP checkpoint carries (``meta.spikeclip.model``),
+    checked before anything is built from it (see :mod:`spikeclip.models.stages.stored_config`),
+    with ``--cfg-options`` overrides (``model.<field>`` keys; ``custom_imports`` are imported).
+
+    Raises:
+        CheckpointError: Not a SpikeCLIP checkpoint, or a stored config that is refused.
+        ConfigError: Overrides that are not ``model.*``/``custom_imports`` or do not fit.
+    """
+    options = _model_options(cfg_options, checkpoint)
+    return load_stage_checkpoint(checkpoint, resolve=True, cfg_options=options)[0]
+
+
+def init_model(checkpoint: str, config: Optional[str] = None, device: Optional[str] = None,
+               cfg_options: Optional[dict] = None) -> torch.nn.Module:
     """Build a stage or combined model and load its weights.
 
     Args:
-        checkpoint (str): A stage checkpoint or a combined model file.
+        checkpoint (str): A stage checkpoint or a combined model file, ``pretrained:<name>``
+            (a model shipped with the package, e.g. ``pretrained:real``), or an ``http(s)://`` URL.
         config (str, optional): A config file whose ``model`` replaces the one stored in the
             checkpoint.
         device (str, optional): Defaults to CUDA where available, else CPU.
+        cfg_options (dict, optional): ``--cfg-options`` overrides of the model, e.g.
+            ``{'model.clip.pretrained': '/path/tiny_clip.pth'}``; ``custom_imports`` keys import
+            modules (components of your own) before the checkpoint is read.
 
     Returns:
         The model, in eval mode on ``device``.
 
     Raises:
-        CheckpointError: Missing/unsafe file, no model config, or weights that do not fit.
+        CheckpointError: Missing/unsafe file, a stored config that is refused, or weights that
+            do not fit.
+        ConfigError: Overrides that do not fit.
     """
-    ckpt = load_checkpoint_file(checkpoint)
-    if config is not None:
-        model_cfg = Config.fromfile(config).model.to_dict()
-    else:
-        model_cfg = model_cfg_from_checkpoint(checkpoint)
+    device = check_device(device)  # before anything is loaded
+    from ..pretrained import resolve_checkpoint
+    checkpoint = resolve_checkpoint(checkpoint)
+    options = _model_options(cfg_options, checkpoint)
+    if config is None:
+        model_cfg, state = load_stage_checkpoint(checkpoint, resolve=True, cfg_options=options)
+    else:  # the stored config is not used
+        ckpt = load_checkpoint_file(checkpoint)
+        state = ckpt.get('state_dict', ckpt)
+        from ..models.stages.base import STAGE_TITLES
+        from .runner import MODEL_STAGES, load_config
+        model_cfg = load_config(config, options).model.to_dict()
+        stored = ((ckpt.get('meta') or {}).get('spikeclip') or {}).get('stage')
+        wanted = MODEL_STAGES.get(model_cfg.get('type'))
+        if stored in STAGE_TITLES and wanted is not None and stored != wanted:
+            raise CheckpointError(f'{checkpoint} is a checkpoint of {STAGE_TITLES[stored]}, but '
+                                  f'{config} builds {STAGE_TITLES[wanted]} '
+                                  f'({model_cfg["type"]}); use a config of its stage')
     # Stage 2/3 configs name earlier-stage checkpoints; the stored config names their parts.
     from .runner import explain_unregistered_types
     with DefaultScope.overwrite_default_scope('spikeclip'), explain_unregistered_types():
         model = MODELS.build(model_cfg)
-    state = ckpt.get('state_dict', ckpt)
     missing_parts = sorted({k.split('.')[0] for k in model.state_dict()} -
                            {k.split('.')[0] for k in state})
     if missing_parts:
         raise CheckpointError(f'{checkpoint} holds no weights for {", ".join(missing_parts)} of '
                               f'the {model_cfg.get("type")} model (a stage is missing)')
+    bad = [k for k, v in state.items()
+           if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f'{checkpoint}: the weights hold NaN or Inf values ({bad[0]}'
+                              f'{f" and {len(bad) - 1} more" if len(bad) > 1 else ""}); the '
+                              'training that wrote them diverged')
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
         raise CheckpointError(f'{checkpoint}: the weights do not fit the model '
-                              f'{model_cfg.get("type")}: {e}') from e
-    return model.to(device or default_device()).eval()
+                              f'{model_cfg.get("type")}: {_summary(e)}') from e
+    return model.to(device).eval()
+
+
+def _summary(error: RuntimeError) -> str:
+    """torch's load_state_dict error, with long key lists shortened."""
+    lines = []
+    for line in str(error).splitlines():
+        keys = re.findall(r'"([^"]+)"', line)
+        if len(keys) > 4:
+            head = line.split(':')[0].strip()
+            line = f'{head}: {len(keys)} keys ({", ".join(keys[:3])}, ...)'
+        lines.append(line.strip())
+    return ' '.join(lines)
 
 
 def load_window(path: str, window: Optional[int], frame: Optional[int] = None,
                 height: int = 250, width: int = 400) -> np.ndarray:
     """The ``window`` frames of a recording centred on ``frame`` (its temporal centre by default).
 
-    ``.dat`` files are read without decoding frames outside the window.
+    Only the window is read and decoded (``.dat``: the window's bytes; ``.npz``: the ``spk``
+    member up to the window's end), after the recording's length has been checked against the
+    window from the file's size or header.
 
     Returns:
         np.ndarray: ``[T, H, W]`` uint8 spikes.
+
+    Raises:
+        SpikeFormatError: Unknown type, unreadable or malformed file, a recording shorter than
+            the window (the message names the file and both lengths), or ``frame`` outside it.
     """
     ext = osp.splitext(path)[1].lower()
     if ext == '.dat':
         total = dat_num_frames(path, height, width)
-        if frame is not None and not 0 <= frame < total:
-            raise SpikeFormatError(f'{path}: --frame {frame} is outside the {total} frames')
-        start, stop = center_window(total, window, frame)
+        what = f'{total} frames of {height}x{width}'
+    elif ext == '.npz':
+        total = npz_num_frames(path)
+        what = f'{total} frames'
+    else:
+        raise SpikeFormatError(f'{path}: unknown spike file type {ext!r}; expected .dat or .npz')
+    if window is not None and total < window:
+        raise SpikeFormatError(f'{path}: the model needs a window of {window} frames, but the '
+                               f'recording holds only {what}')
+    if frame is not None and not 0 <= frame < total:
+        raise SpikeFormatError(f'{path}: --frame {frame} is outside the {total} frames')
+    start, stop = center_window(total, window, frame)
+    if ext == '.dat':
         return read_dat(path, height, width, start, stop - start)
-    if ext == '.npz':
-        spikes = read_npz(path, require_label=False).spikes
-        if frame is not None and not 0 <= frame < len(spikes):
-            raise SpikeFormatError(f'{path}: --frame {frame} is outside the {len(spikes)} frames')
-        start, stop = center_window(len(spikes), window, frame)
-        return spikes[start:stop]
-    raise SpikeFormatError(f'{path}: unknown spike file type {ext!r}; expected .dat or .npz')
+    return read_npz(path, require_label=False, start=start, num_frames=stop - start).spikes
 
 
 def _to_png(img: torch.Tensor) -> np.ndarray:
@@ -104,17 +169,111 @@ def _to_png(img: torch.Tensor) -> np.ndarray:
             0.5).astype(np.uint8)
 
 
+# Output file names stay within the usual 255-byte limit: a stem longer than this is cut and
+# given a hash of the full name.
+MAX_STEM_BYTES = 180
+PREDICTIONS = 'predictions.json'
+
+
+def _fit_stem(stem: str) -> str:
+    if len(stem.encode()) <= MAX_STEM_BYTES:
+        return stem
+    digest = hashlib.sha1(stem.encode()).hexdigest()[:8]
+    cut = stem.encode()[:MAX_STEM_BYTES - 9].decode(errors='ignore')
+    return f'{cut}~{digest}'
+
+
+def output_stems(inputs: Sequence[str], save_coarse: bool = False) -> List[str]:
+    """One output stem per input such that no two inputs share an output file.
+
+    ``DIR/<stem>.png`` (and ``DIR/<stem>_coarse.png`` with ``save_coarse``) are reserved for
+    every input before any is written, case-insensitively (for case-insensitive file systems),
+    together with ``predictions.json``. An input keeps its own stem where that is free, else
+    gets ``<stem>_<ext>``, then ``<stem>_<ext>_2``, ``_3``, ...: ``a/x.dat b/x.dat`` give ``x``
+    and ``x_dat``; ``cat.dat cat_coarse.dat`` with ``save_coarse`` give ``cat`` and
+    ``cat_coarse_dat``. Long stems are cut (with a hash) to keep names within 255 bytes.
+
+    Returns:
+        list[str]: The stems, in input order.
+    """
+    taken = {PREDICTIONS}
+    stems = []
+    for path in inputs:
+        stem, ext = osp.splitext(osp.basename(osp.normpath(path)))
+        stem = stem.lstrip('.') or 'input'
+        ext = ext.lstrip('.').lower() or 'file'
+        n = 0
+        while True:
+            candidate = stem if n == 0 else f'{stem}_{ext}' if n == 1 else f'{stem}_{ext}_{n}'
+            candidate = _fit_stem(candidate)
+            files = {f'{candidate}.png'.lower()}
+            if save_coarse:
+                files.add(f'{candidate}_coarse.png'.lower())
+            if not files & taken:
+                break
+            n += 1
+        taken |= files
+        stems.append(candidate)
+    return stems
+
+
+def prepare_out_dir(out_dir: str) -> None:
+    """Create ``out_dir`` (or check it is a writable folder) and delete the hidden temporaries
+    that a killed earlier run left there (older than a minute).
+
+    Raises:
+        SpikeCLIPError: ``out_dir`` is a file, or cannot be created or written to.
+    """
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise SpikeCLIPError(f'--out-dir {out_dir} is a file, not a folder')
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        raise SpikeCLIPError(f'--out-dir {out_dir} cannot be created: {e.strerror}') from e
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise SpikeCLIPError(f'--out-dir {out_dir} is not writable (permission denied)')
+    remove_stale_temporaries(out_dir, min_age=60)
+
+
+class _Predictions:
+    """``predictions.json``, rewritten atomically as inputs finish: after every input while it
+    is small, at most once a second when large, and always on :meth:`flush`."""
+
+    def __init__(self, path: str):
+        self.path, self.entries, self._last = path, [], float('-inf')
+
+    def add(self, entry: dict) -> None:
+        self.entries.append(entry)
+        if len(self.entries) <= 200 or time.monotonic() - self._last >= 1.0:
+            self.flush()
+
+    def flush(self) -> None:
+        atomic_write_json(self.path, self.entries)
+        self._last = time.monotonic()
+
+
+def _check_finite(path: str, sample) -> None:
+    for key in ('pred_img', 'pred_coarse', 'pred_score'):
+        if key in sample and not torch.isfinite(getattr(sample, key)).all():
+            raise SpikeCLIPError(f'{path}: the model output ({key}) holds NaN or Inf values; '
+                                 'nothing was written for this input')
+
+
 @torch.inference_mode()
 def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
                 frame: Optional[int] = None, height: int = 250, width: int = 400,
                 save_coarse: bool = False, topk: int = 5, amp: str = 'auto',
-                channels_last: Union[str, bool] = 'auto') -> List[Dict]:
+                channels_last: Union[str, bool] = 'auto',
+                skip_errors: bool = False) -> List[Dict]:
     """Reconstruct (and classify) each input; write PNGs and ``predictions.json`` atomically.
 
     Writes ``out_dir/<stem>.png`` (8-bit grey, the input's height and width: the refined image
     for stage-3 and combined models), ``out_dir/<stem>_coarse.png`` with ``save_coarse``, and
     ``out_dir/predictions.json``: per input its image paths and, where the model classifies, the
-    top-``topk`` classes with probabilities.
+    top-``topk`` classes with probabilities. Stems are reserved for all inputs first
+    (:func:`output_stems`), so two inputs never share a file. ``predictions.json`` is rewritten
+    as inputs finish (see :class:`_Predictions`) and when the run stops on an error or Ctrl-C,
+    so it always lists exactly the outputs written so far.
 
     The model runs with :func:`~spikeclip.apis.fast_inference.prepare_for_inference` settings
     (``amp``, ``channels_last``; ``'auto'`` picks bf16 + channels_last where the hardware has
@@ -122,35 +281,54 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
     features are computed once for all inputs. This sets the model's memory format and fp32
     parts in place.
 
+    Args:
+        skip_errors (bool): An input that cannot be read (or whose output is not finite) gets
+            an entry ``{'input': ..., 'error': message}`` and the next input is processed;
+            otherwise the first such error stops the run. Defaults to False.
+
     Returns:
         list[dict]: The entries of ``predictions.json``.
+
+    Raises:
+        SpikeCLIPError: A bad input (without ``skip_errors``), or an unusable ``out_dir``.
     """
+    prepare_out_dir(out_dir)
+    stems = output_stems(inputs, save_coarse)
     model, ctx = prepare_for_inference(model, amp=amp, channels_last=channels_last)
     window = model.data_preprocessor.window
     names = list(getattr(model, 'class_names', []) or [])
-    os.makedirs(out_dir, exist_ok=True)
-    results, used = [], set()
-    with ctx, cached_prompt_features(model):  # bf16/fp32 as chosen; prompts once
-        for path in inputs:
-            spikes = torch.from_numpy(load_window(path, window, frame, height, width))
-            data = model.data_preprocessor(dict(inputs=[spikes], data_samples=None))
-            sample = to_float32(model(data['inputs'], None, mode='predict')[0])
-            stem, ext = osp.splitext(osp.basename(path))
-            if stem in used:  # a.dat and a.npz in one call: keep both outputs
-                stem = f'{stem}_{ext.lstrip(".")}'
-            used.add(stem)
-            entry = dict(input=path, frames=int(spikes.shape[0]),
-                         image=osp.join(out_dir, f'{stem}.png'))
-            atomic_save_image(entry['image'], _to_png(sample.pred_img))
-            if save_coarse and 'pred_coarse' in sample:
-                entry['coarse'] = osp.join(out_dir, f'{stem}_coarse.png')
-                atomic_save_image(entry['coarse'], _to_png(sample.pred_coarse))
-            if 'pred_score' in sample and names:
-                scores = sample.pred_score.float().cpu()
-                k = min(topk, len(scores))
-                top = scores.topk(k)
-                entry['topk'] = [dict(label=int(i), name=names[int(i)], score=float(s))
-                                 for s, i in zip(top.values, top.indices)]
-            results.append(entry)
-    atomic_write_json(osp.join(out_dir, 'predictions.json'), results)
-    return results
+    predictions = _Predictions(osp.join(out_dir, PREDICTIONS))
+    predictions.flush()  # an older predictions.json never stays beside this run's images
+    try:
+        with ctx, cached_prompt_features(model):  # bf16/fp32 as chosen; prompts once
+            for path, stem in zip(inputs, stems):
+                try:
+                    entry = _infer_one(model, path, stem, out_dir, window, names, frame, height,
+                                       width, save_coarse, topk)
+                except SpikeCLIPError as e:
+                    if not skip_errors:
+                        raise
+                    entry = dict(input=path, error=str(e))
+                predictions.add(entry)
+    finally:
+        predictions.flush()
+    return predictions.entries
+
+
+def _infer_one(model, path, stem, out_dir, window, names, frame, height, width, save_coarse,
+               topk) -> dict:
+    spikes = torch.from_numpy(load_window(path, window, frame, height, width))
+    data = model.data_preprocessor(dict(inputs=[spikes], data_samples=None))
+    sample = to_float32(model(data['inputs'], None, mode='predict')[0])
+    _check_finite(path, sample)
+    entry = dict(input=path, frames=int(spikes.shape[0]), image=osp.join(out_dir, f'{stem}.png'))
+    atomic_save_image(entry['image'], _to_png(sample.pred_img))
+    if save_coarse and 'pred_coarse' in sample:
+        entry['coarse'] = osp.join(out_dir, f'{stem}_coarse.png')
+        atomic_save_image(entry['coarse'], _to_png(sample.pred_coarse))
+    if 'pred_score' in sample and names:
+        scores = sample.pred_score.float().cpu()
+        top = scores.topk(min(topk, len(scores)))
+        entry['topk'] = [dict(label=int(i), name=names[int(i)], score=float(s))
+                         for s, i in zip(top.values, top.indices)]
+    return entry

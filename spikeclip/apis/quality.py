@@ -260,42 +260,42 @@ def format_table(results: Dict[str, dict]) -> str:
     return '\n'.join(lines)
 
 
-def save_grid(results: Dict[str, dict], path: str, max_rows_per_set: int = 1,
-              tile: int = 200) -> str:
-    """A PNG grid: one row per example (``max_rows_per_set`` per test set), one titled panel per
-    method (with its PSNR on that example) and the reference. Written atomically."""
+def save_grid(results: Dict[str, dict], path: str, width: int = 256) -> str:
+    """A PNG grid: one row per test set (one of its kept examples, a different one per set), one
+    panel per method titled with its name and PSNR on that example, then the reference. Written
+    atomically."""
     from PIL import Image, ImageDraw
 
     from ..utils.atomic import atomic_save_image
     rows = []
-    for set_name, r in results.items():
+    for row, (set_name, r) in enumerate(results.items()):
         imgs = r.get('images')
         if not imgs:
             continue
+        i = row % len(imgs['reference'])
         labels = [k for k in imgs if k != 'reference'] + ['reference']
-        for i in range(min(max_rows_per_set, len(imgs['reference']))):
-            panels = []
-            for label in labels:
-                img = imgs[label][i, 0].numpy()
-                h, w = img.shape
-                scale = tile / max(h, w)
-                pil = Image.fromarray((img * 255 + 0.5).astype(np.uint8)).resize(
-                    (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS)
-                canvas = Image.new('L', (tile, tile + 28), 255)
-                canvas.paste(pil, (0, 28))
-                draw = ImageDraw.Draw(canvas)
-                title = label
-                if label != 'reference':
-                    psnr = _FUNCS['psnr'](imgs[label][i:i + 1], imgs['reference'][i:i + 1])
-                    title = f'{label} {float(psnr):.1f} dB'
-                draw.text((3, 2), title[:34], fill=0)
-                draw.text((3, 14), set_name[:34], fill=96)
-                panels.append(np.asarray(canvas))
-            rows.append(np.concatenate(panels, axis=1))
+        panels = []
+        for label in labels:
+            img = imgs[label][i, 0].numpy()
+            h, w = img.shape
+            height = max(1, round(h * width / w))
+            pil = Image.fromarray((img * 255 + 0.5).astype(np.uint8)).resize(
+                (width, height), Image.Resampling.LANCZOS)
+            canvas = Image.new('L', (width, height + 28), 255)
+            canvas.paste(pil, (0, 28))
+            draw = ImageDraw.Draw(canvas)
+            title = label
+            if label != 'reference':
+                psnr = _FUNCS['psnr'](imgs[label][i:i + 1], imgs['reference'][i:i + 1])
+                title = f'{label}: {float(psnr):.1f} dB'
+            draw.text((3, 2), title[:42], fill=0)
+            draw.text((3, 14), set_name[:42], fill=96)
+            panels.append(np.asarray(canvas))
+        rows.append(np.concatenate(panels, axis=1))
     if not rows:
         raise ValueError('no images kept: call evaluate_methods with keep_images > 0')
-    width = max(r.shape[1] for r in rows)
-    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1])), constant_values=255) for r in rows]
+    full = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 4), (0, full - r.shape[1])), constant_values=255) for r in rows]
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     atomic_save_image(path, np.concatenate(rows, axis=0))
     return path

@@ -1,21 +1,147 @@
 """Config loading and Runner construction shared by tools/train.py, tools/test.py and tests."""
+import argparse
+import ast
 import contextlib
 import difflib
 import glob
+import inspect
 import logging
 import os
 import os.path as osp
 import re
+import time
 import uuid
 from typing import Iterator, List, Optional, Tuple
 
-from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exported for tools)
+from mmengine.config import Config
+from mmengine.config import DictAction as _MMEngineDictAction
 from mmengine.logging import print_log
 from mmengine.registry import Registry
 from mmengine.runner import Runner
 
+from ..utils.atomic import remove_stale_temporaries
 from ..utils.checkpoint import load_checkpoint_file, register_safe_globals
 from ..utils.errors import CheckpointError, ConfigError
+
+
+class DictAction(_MMEngineDictAction):
+    """MMEngine's ``--cfg-options`` action, with a usage error (not a traceback) for an item that
+    is not ``key=value``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        bad = [v for v in values if '=' not in v or v.startswith('=')]
+        if bad:
+            raise argparse.ArgumentError(self, f'{", ".join(map(repr, bad))}: expected '
+                                         'key=value (e.g. train_cfg.max_epochs=20)')
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _syntax_error_file(path: str, seen: Optional[set] = None) -> Optional[Tuple[str, SyntaxError]]:
+    """The file of a config's ``_base_`` chain that does not parse, and its error (MMEngine's
+    error does not name it)."""
+    seen = seen or set()
+    path = osp.abspath(path)
+    if path in seen or not osp.isfile(path):
+        return None
+    seen.add(path)
+    with open(path, encoding='utf-8', errors='replace') as f:
+        text = f.read()
+    try:
+        tree = ast.parse(text, filename=path)
+    except SyntaxError as e:
+        return path, e
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, 'id', None) == '_base_'
+                                                for t in node.targets):
+            try:
+                bases = ast.literal_eval(node.value)
+            except ValueError:
+                return None
+            for base in [bases] if isinstance(bases, str) else list(bases):
+                found = _syntax_error_file(osp.join(osp.dirname(path), base), seen)
+                if found:
+                    return found
+    return None
+
+
+def read_config(path: str) -> Config:
+    """``Config.fromfile`` with one-line errors.
+
+    Raises:
+        ConfigError: The file or one of its ``_base_`` files does not exist, does not parse
+            (the file and line are named), or fails when run.
+    """
+    if not osp.isfile(path):
+        raise ConfigError(f'config file {path!r} does not exist')
+    try:
+        return Config.fromfile(path)
+    except FileNotFoundError as e:
+        raise ConfigError(f'config {path}: a _base_ file does not exist: {e.filename or e}') \
+            from e
+    except SyntaxError as e:
+        where, err = _syntax_error_file(path) or (path, e)
+        raise ConfigError(f'config {where}, line {err.lineno}: syntax error: {err.msg}') from e
+    except Exception as e:  # the config's own code raised (NameError, ZeroDivisionError, ...)
+        first = str(e).splitlines()[0] if str(e) else ''
+        raise ConfigError(f'config {path} could not be read: {type(e).__name__}: {first}') \
+            from e
+
+
+# Top-level keys that --cfg-options may add although a config does not set them: the Runner's
+# own arguments and MMEngine's config keys.
+_RUNNER_KEYS = set(inspect.signature(Runner.__init__).parameters) - {'self', 'cfg'}
+_CONFIG_KEYS = {'custom_imports', 'work_dir', 'launcher'}
+_MISSING = object()
+
+
+def _lookup(cfg, key: str):
+    node = cfg
+    for part in key.split('.'):
+        if isinstance(node, (dict, Config)) and part in node:
+            node = node[part]
+        elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _MISSING
+    return node
+
+
+def _check_option(cfg: Config, key: str, value, path: str) -> None:
+    """A ``--cfg-options`` item names a key the config (or the Runner) knows at the top, and
+    gives a value of the kind the config has there."""
+    top = key.split('.')[0]
+    if top not in cfg and top not in _RUNNER_KEYS | _CONFIG_KEYS:
+        close = difflib.get_close_matches(top, sorted(set(cfg.keys()) | _RUNNER_KEYS), n=1)
+        hint = f' Did you mean {" or ".join(map(repr, close))}?' if close else ''
+        raise ConfigError(f'--cfg-options {key}: {path} has no {top!r} and the Runner takes no '
+                          f'such argument, so it would be ignored.{hint}')
+    parts = key.split('.')
+    for i in range(1, len(parts)):
+        node = _lookup(cfg, '.'.join(parts[:i]))
+        if node is _MISSING:
+            break
+        if node is not None and not isinstance(node, (dict, list, tuple)):
+            raise ConfigError(f'--cfg-options {key}={value!r}: {".".join(parts[:i])} is '
+                              f'{type(node).__name__} {node!r} in {path}, so it has no field '
+                              f'{parts[i]!r}')
+    old = _lookup(cfg, key)
+    if old is _MISSING or old is None or value is None:
+        return
+    numeric = (int, float)
+    if isinstance(old, bool) and not isinstance(value, bool) or \
+            isinstance(old, numeric) and not isinstance(old, bool) and \
+            not isinstance(value, numeric) or \
+            isinstance(old, int) and not isinstance(old, bool) and isinstance(value, float) and \
+            not value.is_integer():
+        raise ConfigError(f'--cfg-options {key}={value!r}: the config has {type(old).__name__} '
+                          f'{old!r} there')
+
+
+def _check_training(cfg: Config) -> None:
+    optimizer = (cfg.get('optim_wrapper') or {}).get('optimizer') or {}
+    lr = optimizer.get('lr') if isinstance(optimizer, dict) else None
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr < 0):
+        raise ConfigError(f'optim_wrapper.optimizer.lr must be a non-negative number, got {lr!r}')
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None,
@@ -24,22 +150,28 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
 
     The work dir defaults to ``work_dirs/<config name>``; the launcher is stored in the config.
     ``custom_imports`` given in ``cfg_options`` are imported too (MMEngine imports only those
-    of the file).
+    of the file). The LR schedule follows the final ``train_cfg`` (:func:`follow_max_epochs`).
 
     Raises:
-        ConfigError: The file does not exist, or a custom import fails.
+        ConfigError: The file (or a ``_base_`` file) does not exist or does not read; an
+            override names a top-level key that nothing uses, does not fit the config's
+            structure or gives a value of another kind (text for a number); a custom import
+            fails; ``train_cfg.max_epochs`` or the learning rate is unusable.
     """
-    if not osp.isfile(path):
-        raise ConfigError(f'config file {path!r} does not exist')
-    cfg = Config.fromfile(path)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-        if any(k.split('.')[0] == 'custom_imports' for k in cfg_options):
-            from mmengine.utils import import_modules_from_strings
-            try:
-                import_modules_from_strings(**cfg.custom_imports)
-            except ImportError as e:
-                raise ConfigError(f'custom_imports={cfg.custom_imports}: {e}') from e
+    cfg = read_config(path)
+    file_epochs = (cfg.get('train_cfg') or {}).get('max_epochs')
+    for key, value in (cfg_options or {}).items():
+        _check_option(cfg, key, value, path)
+        try:
+            cfg.merge_from_dict({key: value})
+        except Exception as e:  # TypeError/KeyError of a key that descends into a non-dict
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise ConfigError(f'--cfg-options {key}={value!r} does not fit {path}: '
+                              f'{first}') from e
+    if any(k.split('.')[0] == 'custom_imports' for k in cfg_options or {}):
+        import_custom_modules(cfg.custom_imports)
+    follow_max_epochs(cfg, file_epochs, cfg_options)
+    _check_training(cfg)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir') is None:
@@ -85,6 +217,63 @@ def apply_amp(cfg: Config) -> str:
     raise ConfigError(f'--amp does not know how to turn on mixed precision for optim_wrapper '
                       f'type {kind!r}; set it in the config instead (BF16OptimWrapper, '
                       'AmpOptimWrapper)')
+
+
+def follow_max_epochs(cfg: Config, file_epochs: Optional[int],
+                      cfg_options: Optional[dict] = None) -> None:
+    """Make the LR schedule follow ``train_cfg.max_epochs`` as it is after ``--cfg-options``.
+
+    Schedule files compute their length when they are parsed (``T_max=max_epochs``), so
+    ``--cfg-options train_cfg.max_epochs=20`` left a 10-epoch cosine that fell to ``eta_min`` at
+    epoch 10 and climbed back. Here every by-epoch scheduler's ``T_max`` and ``end`` that equal
+    the file's ``max_epochs`` (and were not set in ``cfg_options`` themselves) take the final
+    value, and ``T_max`` is measured from the scheduler's ``begin``. Schedulers without them get
+    ``end = max_epochs`` from MMEngine's Runner, and ``T_max = end - begin``.
+
+    Args:
+        cfg (Config): The config, overrides applied.
+        file_epochs (int, optional): ``train_cfg.max_epochs`` as the file set it.
+        cfg_options (dict, optional): The overrides (their own schedule keys are kept).
+
+    Raises:
+        ConfigError: ``train_cfg.max_epochs`` is not a positive integer.
+    """
+    train_cfg = cfg.get('train_cfg') or {}
+    epochs = train_cfg.get('max_epochs')
+    if epochs is None:
+        return
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ConfigError(f'train_cfg.max_epochs must be a positive integer, got {epochs!r}')
+    if file_epochs is None or epochs == file_epochs:
+        return
+    schedulers = cfg.get('param_scheduler') or []
+    if isinstance(schedulers, dict):
+        schedulers, prefix = [schedulers], ['param_scheduler']
+    else:
+        prefix = [f'param_scheduler.{i}' for i in range(len(schedulers))]
+    given = set(cfg_options or {})
+    for scheduler, name in zip(schedulers, prefix):
+        if not isinstance(scheduler, dict) or not scheduler.get('by_epoch', True):
+            continue
+        begin = scheduler.get('begin', 0)
+        for key, value in (('end', epochs), ('T_max', epochs - begin)):
+            if scheduler.get(key) == file_epochs and f'{name}.{key}' not in given:
+                scheduler[key] = value
+                print_log(f'{name}.{key} follows train_cfg.max_epochs={epochs}: {value}',
+                          logger='current')
+
+
+def import_custom_modules(custom_imports: dict) -> None:
+    """Import ``custom_imports`` (``dict(imports=[...], allow_failed_imports=False)``).
+
+    Raises:
+        ConfigError: An import fails.
+    """
+    from mmengine.utils import import_modules_from_strings
+    try:
+        import_modules_from_strings(**custom_imports)
+    except ImportError as e:
+        raise ConfigError(f'custom_imports={dict(custom_imports)}: {e}') from e
 
 
 _UNREGISTERED = re.compile(r'(?P<type>\S+) is not in the (?P<scope>[\w.]+)::(?P<name>[\w ]+?) '
@@ -206,10 +395,8 @@ def build_runner(cfg: Config) -> Runner:
 
 
 # Step checkpoints written by MMEngine's CheckpointHook (epoch_3.pth, iter_500.pth,
-# best_PSNR_epoch_3.pth), and temporaries that a killed atomic write left
-# (.epoch_3.pth.ab1_x9z2.tmp, see spikeclip.utils.atomic).
+# best_PSNR_epoch_3.pth).
 _CHECKPOINT_NAME = re.compile(r'(?:^|_)(?:epoch|iter)_\d+\.pth$')
-_STALE_TEMPORARY = re.compile(r'^\..+\.[a-z0-9_]{8}\.tmp$')
 
 
 def find_resume_checkpoint(work_dir: str) -> Optional[Tuple[str, dict]]:
@@ -249,24 +436,85 @@ def find_resume_checkpoint(work_dir: str) -> Optional[Tuple[str, dict]]:
     return None
 
 
-def remove_stale_temporaries(folder: str) -> List[str]:
-    """Delete the temporary files that killed atomic writes left in ``folder`` (not recursive).
+def earlier_run_files(work_dir: str) -> List[str]:
+    """Names of the checkpoints (``*.pth``) and the ``last_checkpoint`` pointer that an earlier
+    run left in ``work_dir``, sorted."""
+    if not osp.isdir(work_dir):
+        return []
+    return sorted(n for n in os.listdir(work_dir)
+                  if (n.endswith('.pth') or n == 'last_checkpoint')
+                  and osp.isfile(osp.join(work_dir, n)))
 
-    Only call this when no other process writes to ``folder``.
+
+def claim_work_dir(work_dir: str, force: bool = False) -> Optional[str]:
+    """Make sure a fresh training run does not overwrite an earlier run's checkpoints.
+
+    A work dir that holds checkpoints (``<stage>_best.pth``, ``epoch_*.pth``, a combined model,
+    ...) or a ``last_checkpoint`` pointer is refused: the new run would replace
+    ``<stage>_best.pth``, which later stages and combined models name. With ``force`` those files
+    are moved, not deleted, to ``work_dir/previous_<time>/`` first.
+
+    Only rank 0 of a distributed launch looks (``RANK``); the others leave it to it.
+
+    Args:
+        work_dir (str): The run's work dir.
+        force (bool): Move the earlier run's files aside instead of refusing. Defaults to False.
 
     Returns:
-        list[str]: The deleted paths.
+        str | None: Where the earlier files went (``force``), else None.
+
+    Raises:
+        ConfigError: The work dir holds an earlier run's checkpoints and ``force`` is off.
     """
-    removed = []
-    for name in os.listdir(folder) if osp.isdir(folder) else []:
-        path = osp.join(folder, name)
-        if _STALE_TEMPORARY.match(name) and osp.isfile(path):
-            os.remove(path)
-            removed.append(path)
-    return removed
+    if int(os.environ.get('RANK', '0')) != 0:
+        return None
+    names = earlier_run_files(work_dir)
+    if not names:
+        return None
+    if not force:
+        shown = ', '.join(names[:5]) + (f' and {len(names) - 5} more' if len(names) > 5 else '')
+        raise ConfigError(
+            f'{work_dir} already holds a trained run ({shown}); a fresh run would overwrite it. '
+            'Continue it with --resume, train elsewhere with --work-dir DIR, or pass --force to '
+            'start afresh (the old checkpoints are moved to a previous_<time> folder)')
+    backup = osp.join(work_dir, f'previous_{time.strftime("%Y%m%d_%H%M%S")}')
+    while osp.exists(backup):
+        backup += '_'
+    os.makedirs(backup)
+    for name in names:
+        os.replace(osp.join(work_dir, name), osp.join(backup, name))
+    print_log(f'--force: moved the earlier run\'s {", ".join(names)} to {backup}',
+              logger='current', level=logging.WARNING)
+    return backup
 
 
-def prepare_resume(cfg: Config, checkpoint: str = 'auto') -> Optional[str]:
+def resume_command(argv: List[str], work_dir: str) -> str:
+    """The command line that continues an interrupted ``tools/train.py`` run: ``argv`` with
+    ``--resume`` instead of ``--force``/``--resume [CKPT]``, and the run's ``--work-dir``."""
+    import shlex
+    import sys
+    args, i = [], 1
+    while i < len(argv):
+        arg = argv[i]
+        if arg == '--force':
+            i += 1
+            continue
+        if arg == '--resume':
+            i += 2 if i + 1 < len(argv) and not argv[i + 1].startswith('-') else 1
+            continue
+        if arg.startswith('--resume='):
+            i += 1
+            continue
+        if arg == '--work-dir':
+            i += 2
+            continue
+        args.append(arg)
+        i += 1
+    exe = 'python' if osp.basename(sys.executable).startswith('python') else sys.executable
+    return shlex.join([exe, argv[0], *args, '--work-dir', work_dir, '--resume'])
+
+
+def prepare_resume(cfg: Config, checkpoint: str = 'auto', force: bool = False) -> Optional[str]:
     """Point ``cfg`` at the checkpoint to resume from and take over the interrupted run's seed.
 
     The seed must be known before the Runner is built: the training sampler draws its shuffling
@@ -278,20 +526,32 @@ def prepare_resume(cfg: Config, checkpoint: str = 'auto') -> Optional[str]:
         cfg (Config): The training config (``work_dir`` set).
         checkpoint (str): A checkpoint file, or ``'auto'`` for :func:`find_resume_checkpoint` in
             the work dir (whose stale temporaries are deleted first). Defaults to ``'auto'``.
+        force (bool): Where ``'auto'`` finds no checkpoint to resume from but the work dir holds
+            an earlier run's files (a ``<stage>_best.pth`` alone), move them aside and train
+            afresh instead of refusing. Defaults to False.
 
     Returns:
         str | None: The checkpoint, or None where ``'auto'`` found none (training starts afresh).
 
     Raises:
         CheckpointError: ``checkpoint`` is missing, truncated or unsafe.
+        ConfigError: ``'auto'`` found nothing to resume from, but training afresh would
+            overwrite an earlier run's files (see :func:`claim_work_dir`).
     """
     if checkpoint == 'auto':
         for path in remove_stale_temporaries(cfg.work_dir):
             print_log(f'removed {path}, left by an interrupted save', logger='current')
         found = find_resume_checkpoint(cfg.work_dir)
         if found is None:
-            print_log(f'--resume: no checkpoint to resume from in {cfg.work_dir}; training '
-                      'from scratch', logger='current', level=logging.WARNING)
+            if earlier_run_files(cfg.work_dir) and not force:
+                raise ConfigError(
+                    f'--resume: {cfg.work_dir} holds {", ".join(earlier_run_files(cfg.work_dir))} '
+                    'but no checkpoint to resume from (epoch_*.pth, iter_*.pth); pass --force to '
+                    'start afresh (they are moved to a previous_<time> folder) or train '
+                    'elsewhere with --work-dir DIR')
+            claim_work_dir(cfg.work_dir, force=True)
+            print_log(f'--resume: no checkpoint in {cfg.work_dir} yet; training from the start',
+                      logger='current')
             cfg.resume, cfg.load_from = False, None
             return None
         checkpoint, meta = found

@@ -22,8 +22,13 @@ def stage_paths(dataset: str, work_root: str) -> Dict[str, str]:
 
 
 def stage_command(stage: str, dataset: str, work_root: str,
-                  cfg_options: Sequence[str] = ()) -> List[str]:
-    """The ``tools/train.py`` command of one stage, earlier stages' checkpoints wired in."""
+                  cfg_options: Sequence[str] = (), force: bool = False) -> List[str]:
+    """The ``tools/train.py`` command of one stage, earlier stages' checkpoints wired in.
+
+    The stage resumes from its work dir (``--resume``: a finished stage has nothing left to
+    train, an interrupted one continues, an empty work dir starts afresh), or with ``force``
+    trains afresh (``--force``: the earlier run's checkpoints are moved aside).
+    """
     config = osp.join(REPO_ROOT, 'configs', f'{stage}_{dataset}.py')
     if not osp.isfile(config):
         raise ConfigError(f'no config {config} for dataset {dataset!r}')
@@ -34,17 +39,20 @@ def stage_command(stage: str, dataset: str, work_root: str,
     if stage == 'refine':  # its CombineCheckpointsHook writes <root>/combined_model.pth
         options.append(f'model.prompt_checkpoint={p["prompt"]}')
     cmd = [sys.executable, osp.join(REPO_ROOT, 'tools', 'train.py'), config,
-           '--work-dir', p[f'{stage}_dir']]
+           '--work-dir', p[f'{stage}_dir'], '--force' if force else '--resume']
     return cmd + (['--cfg-options', *options] if options else [])
 
 
 def train_all(dataset: str, work_root: str = 'work_dirs', cfg_options: Sequence[str] = (),
               stages: Sequence[str] = STAGE_ORDER, env: Optional[dict] = None,
-              stage_options: Optional[Dict[str, Sequence[str]]] = None) -> Dict[str, str]:
+              stage_options: Optional[Dict[str, Sequence[str]]] = None,
+              force: bool = False) -> Dict[str, str]:
     """Train ``stages`` of ``configs/<stage>_<dataset>.py`` one after another.
 
     Each stage runs ``tools/train.py`` in a fresh process (as a user would), naming the previous
     stage's ``<stage>_best.pth``; stage 3 writes ``<work_root>/<dataset>/combined_model.pth``.
+    Running it again continues where the last run stopped: every stage resumes from its work dir,
+    so finished stages are not trained again (see :func:`stage_command`); ``force`` retrains all.
 
     Args:
         dataset (str): ``demo``, ``ucaltech`` or ``ucifar`` (any suffix with configs).
@@ -53,6 +61,8 @@ def train_all(dataset: str, work_root: str = 'work_dirs', cfg_options: Sequence[
         stage_options (dict, optional): Further overrides per stage name.
         stages (Sequence[str]): Stages to run. Defaults to all three.
         env (dict, optional): Environment of the stage processes.
+        force (bool): Train every stage afresh, moving earlier checkpoints aside. Defaults to
+            False (resume).
 
     Returns:
         dict: :func:`stage_paths` plus ``<stage>_seconds`` wall times.
@@ -63,7 +73,7 @@ def train_all(dataset: str, work_root: str = 'work_dirs', cfg_options: Sequence[
     paths = dict(stage_paths(dataset, work_root))
     for stage in stages:
         options = [*cfg_options, *(stage_options or {}).get(stage, ())]
-        cmd = stage_command(stage, dataset, work_root, options)
+        cmd = stage_command(stage, dataset, work_root, options, force=force)
         print(f'==> {stage}: {" ".join(cmd)}', flush=True)
         start = time.time()
         result = subprocess.run(cmd, env=env or os.environ.copy())

@@ -11,7 +11,7 @@ import stat
 import tarfile
 import tempfile
 import zipfile
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 from ..utils.errors import SpikeCLIPError
 
@@ -67,42 +67,117 @@ def _check_member(name: str, dest: str, archive: str) -> str:
     return target
 
 
-def safe_extract(archive: str, dest: str) -> None:
-    """Unpack a zip or tar archive into ``dest``, refusing path traversal and links.
+def _size(n: float) -> str:
+    for unit in ('bytes', 'KiB', 'MiB', 'GiB'):
+        if n < 1024 or unit == 'GiB':
+            return f'{n:.0f} {unit}' if unit == 'bytes' else f'{n:.1f} {unit}'
+        n /= 1024
+
+
+# Default limits of an unpacked archive (the UHSR archive is far below them).
+MAX_UNPACKED_BYTES = 200 * 1024**3
+MAX_MEMBERS = 1_000_000
+# An archive that unpacks to more than BOMB_RATIO times its size (and over BOMB_MIN_BYTES) is
+# refused: the UHSR members are compressed .npz files, which do not shrink further.
+BOMB_RATIO = 100
+BOMB_MIN_BYTES = 64 * 1024**2
+
+
+class UnpackLimits:
+    """What an archive may unpack to, checked from its member list (zip) or member by member
+    (tar, read as one stream) before anything exceeds it.
+
+    Args:
+        max_bytes (int): Total unpacked size. Defaults to :data:`MAX_UNPACKED_BYTES`.
+        max_members (int): Number of files and folders. Defaults to :data:`MAX_MEMBERS`.
+    """
+
+    def __init__(self, max_bytes: int = None, max_members: int = None):
+        self.max_bytes = MAX_UNPACKED_BYTES if max_bytes is None else max_bytes
+        self.max_members = MAX_MEMBERS if max_members is None else max_members
+        self.bytes = self.members = 0
+
+    def add(self, archive: str, dest: str, size: int, members: int = 1) -> None:
+        """Count ``members`` of ``size`` bytes more, or raise :class:`FetchError`."""
+        self.bytes += size
+        self.members += members
+        if self.members > self.max_members:
+            raise FetchError(f'{archive}: more than {self.max_members} members (--max-files); '
+                             'refusing to unpack it')
+        if self.bytes > self.max_bytes:
+            raise FetchError(f'{archive}: unpacks to more than {_size(self.max_bytes)} '
+                             '(--max-size); refusing to unpack it')
+        packed = os.path.getsize(archive)
+        if self.bytes > BOMB_MIN_BYTES and self.bytes > BOMB_RATIO * packed:
+            raise FetchError(f'{archive}: {_size(packed)} that would unpack to more than '
+                             f'{_size(self.bytes)} ({BOMB_RATIO}x); refusing what looks like a '
+                             'decompression bomb')
+        free = shutil.disk_usage(dest).free
+        if size > free:
+            raise FetchError(f'{archive}: unpacking needs {_size(size)} more, but only '
+                             f'{_size(free)} are free in {dest}')
+
+
+def _extract_zip(zf: zipfile.ZipFile, archive: str, dest: str, limits: UnpackLimits) -> None:
+    infos = zf.infolist()
+    for info in infos:  # every member is checked before any is written
+        _check_member(info.filename, dest, archive)
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise FetchError(f'{archive}: member {info.filename!r} is a symbolic link; refusing '
+                             'to unpack this archive')
+    limits.add(archive, dest, sum(i.file_size for i in infos), len(infos))
+    for info in infos:  # one pass: each member's CRC is checked as it is written
+        target = _check_member(info.filename, dest, archive)
+        if info.is_dir():
+            os.makedirs(target, exist_ok=True)
+            continue
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        try:
+            with zf.open(info) as src, open(target, 'wb') as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        except zipfile.BadZipFile as e:
+            raise FetchError(f'{archive}: member {info.filename!r} is corrupt (CRC mismatch or '
+                             f'bad data: {e}); download the archive again') from e
+
+
+def _extract_tar(archive: str, dest: str, limits: UnpackLimits) -> None:
+    with tarfile.open(archive, 'r|*') as tf:  # one pass over the (compressed) stream
+        for m in tf:
+            _check_member(m.name, dest, archive)
+            if not (m.isfile() or m.isdir()):
+                raise FetchError(f'{archive}: member {m.name!r} is a link or special file; '
+                                 'refusing to unpack this archive')
+            limits.add(archive, dest, m.size)
+            if hasattr(tarfile, 'data_filter'):  # Python >= 3.11.4 / 3.12
+                tf.extract(m, dest, filter='data')
+            else:
+                tf.extract(m, dest)
+
+
+def safe_extract(archive: str, dest: str, limits: Optional[UnpackLimits] = None) -> None:
+    """Unpack a zip or tar archive into ``dest``, refusing path traversal, links, and archives
+    that exceed ``limits`` (size, member count, compression ratio, free disk space).
+
+    A zip's members are all checked from its directory before any is written, then written in
+    one pass (CRCs checked as they are written); a tar is read as one stream, each member
+    checked before it is written (a refused tar may leave earlier members in ``dest``; use a
+    staging folder, as :func:`install_uhsr` does).
 
     Raises:
-        FetchError: The file is not a zip/tar archive, is corrupt or truncated, or holds a
-            member that would land outside ``dest`` (or a link or device file).
+        FetchError: The file is not a zip/tar archive, is corrupt or truncated, holds a member
+            that would land outside ``dest`` (or a link or device file), or exceeds a limit.
     """
     if not os.path.isfile(archive):
         raise FetchError(f'{archive}: no such archive')
+    limits = limits or UnpackLimits()
     os.makedirs(dest, exist_ok=True)
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
-                for info in zf.infolist():
-                    _check_member(info.filename, dest, archive)
-                    if stat.S_ISLNK(info.external_attr >> 16):
-                        raise FetchError(f'{archive}: member {info.filename!r} is a symbolic '
-                                         'link; refusing to unpack this archive')
-                bad = zf.testzip()
-                if bad is not None:
-                    raise FetchError(f'{archive}: member {bad!r} is corrupt (CRC mismatch); '
-                                     'download the archive again')
-                zf.extractall(dest)
+                _extract_zip(zf, archive, dest, limits)
             return
         if tarfile.is_tarfile(archive):
-            with tarfile.open(archive, 'r:*') as tf:
-                members = tf.getmembers()
-                for m in members:
-                    _check_member(m.name, dest, archive)
-                    if not (m.isfile() or m.isdir()):
-                        raise FetchError(f'{archive}: member {m.name!r} is a link or special '
-                                         'file; refusing to unpack this archive')
-                if hasattr(tarfile, 'data_filter'):  # Python >= 3.11.4 / 3.12
-                    tf.extractall(dest, members=members, filter='data')
-                else:
-                    tf.extractall(dest, members=members)
+            _extract_tar(archive, dest, limits)
             return
     except FetchError:
         raise
@@ -183,33 +258,99 @@ def verify_uhsr(data_dir: str, train_size: Optional[int] = None) -> Dict[str, Di
     return counts
 
 
-def install_uhsr(archive: str, data_dir: str,
-                 train_size: Optional[int] = None) -> Dict[str, Dict[str, int]]:
+_ARCHIVE_SUFFIXES = ('.zip', '.tar', '.tar.gz', '.tgz')
+_STAGING_PREFIX = '.uhsr_unpack_'
+
+
+def remove_stale_staging(data_dir: str) -> List[str]:
+    """Delete the staging folders (``.uhsr_unpack_<pid>_*``) that killed unpacks left in
+    ``data_dir``: those whose process is gone.
+
+    Returns:
+        list[str]: The deleted folders.
+    """
+    removed = []
+    for name in os.listdir(data_dir) if os.path.isdir(data_dir) else []:
+        path = os.path.join(data_dir, name)
+        if not (name.startswith(_STAGING_PREFIX) and os.path.isdir(path)):
+            continue
+        pid = name[len(_STAGING_PREFIX):].split('_')[0]
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+                continue  # still unpacking
+            except ProcessLookupError:
+                pass
+            except PermissionError:
+                continue  # alive, another user's
+        elif pid.isdigit():
+            continue  # this process's own
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _zip_lists_data(archive: str) -> Optional[set]:
+    """The UHSR sets (or nested archives, as ``'archive'``) a zip's member list names; None for
+    a tar (read as a stream, its members are known only while unpacking)."""
+    if not zipfile.is_zipfile(archive):
+        return None
+    wanted = {_norm(k): k for k in UHSR_SETS}
+    found = set()
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError) as e:
+        raise FetchError(f'{archive}: corrupt or truncated archive ({e}); download it '
+                         'again') from e
+    for name in names:
+        parts = [p for p in name.replace('\\', '/').split('/') if p]
+        found |= {wanted[_norm(p)] for p in parts if _norm(p) in wanted}
+        if name.lower().endswith(_ARCHIVE_SUFFIXES):
+            found.add('archive')
+    return found
+
+
+def install_uhsr(archive: str, data_dir: str, train_size: Optional[int] = None,
+                 limits: Optional[UnpackLimits] = None) -> Dict[str, Dict[str, int]]:
     """Unpack ``archive`` and move its U-CALTECH / U-CIFAR folders to ``data_dir``, then verify.
 
     Archives nested one level inside the archive (e.g. ``U-CALTECH.zip``) are unpacked too. A
-    data set folder that already exists in ``data_dir`` is kept as it is.
+    data set folder that already exists in ``data_dir`` is kept as it is. A zip whose member
+    list names neither data set (nor a nested archive) is refused before anything is unpacked.
+    Unpacking goes to a hidden staging folder in ``data_dir``, removed at the end; the ones a
+    killed run left are removed first.
+
+    Args:
+        limits (UnpackLimits, optional): Size and member-count limits of the whole unpack
+            (nested archives included).
 
     Returns:
         dict: The counts of :func:`verify_uhsr`.
 
     Raises:
-        FetchError: Corrupt archive, unsafe member, data sets missing from it, or a failed
-            verification.
+        FetchError: Corrupt archive, unsafe member, a limit exceeded, data sets missing from it,
+            or a failed verification.
     """
     os.makedirs(data_dir, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix='.uhsr_unpack_', dir=data_dir)
+    remove_stale_staging(data_dir)
+    needed = [n for n in UHSR_SETS if not os.path.exists(os.path.join(data_dir, n))]
+    listed = _zip_lists_data(archive) if os.path.isfile(archive) else None
+    if listed is not None and 'archive' not in listed and set(needed) - listed:
+        missing = sorted(set(needed) - listed)
+        raise FetchError(f'{archive}: no {" or ".join(missing)} folder inside the archive')
+    limits = limits or UnpackLimits()
+    staging = tempfile.mkdtemp(prefix=f'{_STAGING_PREFIX}{os.getpid()}_', dir=data_dir)
     try:
-        safe_extract(archive, staging)
+        safe_extract(archive, staging, limits)
         found = find_uhsr_dirs(staging)
         if len(found) < len(UHSR_SETS):
             for dirpath, _, files in os.walk(staging):
                 for f in files:
-                    if f.lower().endswith(('.zip', '.tar', '.tar.gz', '.tgz')):
+                    if f.lower().endswith(_ARCHIVE_SUFFIXES):
                         inner = os.path.join(dirpath, f)
-                        safe_extract(inner, os.path.join(dirpath, f + '.unpacked'))
+                        safe_extract(inner, os.path.join(dirpath, f + '.unpacked'), limits)
             found = find_uhsr_dirs(staging)
-        needed = [n for n in UHSR_SETS if not os.path.exists(os.path.join(data_dir, n))]
         missing = [n for n in needed if n not in found]
         if missing:
             raise FetchError(f'{archive}: no {" or ".join(missing)} folder inside the archive')
@@ -224,7 +365,8 @@ def fetch_uhsr(data_dir: str = 'data',
                archive: Optional[str] = None,
                downloader: Optional[Callable[[str, str], str]] = None,
                keep_archive: bool = False,
-               train_size: Optional[int] = None) -> Dict[str, Dict[str, int]]:
+               train_size: Optional[int] = None,
+               limits: Optional[UnpackLimits] = None) -> Dict[str, Dict[str, int]]:
     """``make data``: make ``data_dir/U-CALTECH`` and ``data_dir/U-CIFAR`` ready to use.
 
     Does nothing but verify when both folders are already there; otherwise unpacks ``archive``
@@ -237,6 +379,7 @@ def fetch_uhsr(data_dir: str = 'data',
             if None.
         keep_archive (bool): Keep the downloaded archive. Defaults to False.
         train_size (int, optional): Split boundary for the verification.
+        limits (UnpackLimits, optional): Limits of the unpacked size and member count.
 
     Returns:
         dict: Sample counts per data set and split.
@@ -253,7 +396,7 @@ def fetch_uhsr(data_dir: str = 'data',
         os.makedirs(data_dir, exist_ok=True)
         downloaded = archive = downloader(UHSR_FILE_ID, os.path.join(data_dir, 'UHSR.download'))
     try:
-        return install_uhsr(archive, data_dir, train_size)
+        return install_uhsr(archive, data_dir, train_size, limits)
     finally:
         if downloaded is not None and not keep_archive and os.path.isfile(downloaded):
             os.remove(downloaded)

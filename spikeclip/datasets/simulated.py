@@ -58,13 +58,17 @@ class SimulatedSpikeDataset(Dataset):
     """Spike windows of moving scenes simulated on the fly from still images.
 
     Item ``i`` uses image ``i % num_images`` (so classes are balanced) and random numbers seeded
-    with ``(seed, split, i)``: the same index gives the same sample in every worker and epoch, and
-    different seeds give different samples. Per sample the view, camera path, objects, light level
-    and sensor noise are drawn by :class:`~spikeclip.simulation.SceneSimulator` (see
-    :mod:`spikeclip.simulation.scene` for every option and its default); crops of classed
-    images come from the split's part of each image (train: the first 70 % of the longer side,
-    test: the rest), so train and test crops never overlap; ``'packaged'`` photographs and
-    dead-leaves images are split by image (see :mod:`spikeclip.datasets.image_sources`).
+    with ``(seed, split, i)``: the same index gives the same sample in every worker, and
+    different seeds give different samples. With :class:`~spikeclip.datasets.EpochIndexSampler`
+    (index ``epoch * num_samples + i``) every epoch draws new windows, seeded with
+    ``(seed, split, i, epoch)``; a plain sampler repeats the same ``num_samples`` windows.
+
+    Per sample the view, camera path, objects, light level and sensor noise are drawn by
+    :class:`~spikeclip.simulation.SceneSimulator` (see :mod:`spikeclip.simulation.scene` for
+    every option and its default); crops of classed images come from the split's part of each
+    image (train: the first 70 % of the longer side, test: the rest), so train and test crops
+    never overlap; ``'packaged'`` photographs and dead-leaves images are split by image (see
+    :mod:`spikeclip.datasets.image_sources`).
 
     Args:
         images: Image source spec: None / ``'default'`` (the embedded 12-class set), a folder (one
@@ -154,15 +158,19 @@ class SimulatedSpikeDataset(Dataset):
         self.metainfo = dict(classes=self.classes, dataset_type='simulated',
                              simulation=self.simulator.config())
 
+    takes_epoch_indices = True
+
     def __len__(self) -> int:
         return self.num_samples
 
     def __getitem__(self, idx: int) -> dict:
-        if not 0 <= idx < self.num_samples:
+        if idx < 0:
             raise IndexError(f'index {idx} out of range for {self.num_samples} samples')
+        epoch, idx = divmod(idx, self.num_samples)
         k = idx % len(self.images)
         src = self.images[k]
-        rng, generator = seeded_rngs(self.seed, self.split == 'test', idx)
+        keys = (self.seed, self.split == 'test', idx) + ((epoch, ) if epoch else ())
+        rng, generator = seeded_rngs(*keys)
         sample = self.simulator.sample(self.regions[k], rng, generator, textures=self.regions)
         label_name = self.classes[src.label] if src.label is not None else None
         return pack_item(sample.spikes, idx, gt_img=sample.gt, label=src.label,

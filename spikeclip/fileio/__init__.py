@@ -4,6 +4,9 @@ from typing import Optional
 from .dat import (
     DEFAULT_HEIGHT,
     DEFAULT_WIDTH,
+    MAX_SIDE,
+    check_frame_size,
+    check_regular_file,
     check_spike_array,
     dat_num_frames,
     decode_frames,
@@ -12,7 +15,7 @@ from .dat import (
     read_dat,
     write_dat,
 )
-from .npz import SpikeRecord, read_npz, write_npz
+from .npz import SpikeRecord, npz_num_frames, read_npz, write_npz
 
 
 def read_spikes(path: str,
@@ -43,7 +46,8 @@ def center_window(num_frames: int, window: Optional[int], center: Optional[int] 
 
 
 __all__ = [
-    'DEFAULT_HEIGHT', 'DEFAULT_WIDTH', 'SpikeRecord', 'center_window', 'check_spike_array',
-    'dat_num_frames', 'decode_frames', 'encode_frames', 'frame_bytes', 'read_dat', 'read_npz',
+    'DEFAULT_HEIGHT', 'DEFAULT_WIDTH', 'MAX_SIDE', 'SpikeRecord', 'center_window',
+    'check_frame_size', 'check_regular_file', 'check_spike_array', 'dat_num_frames',
+    'decode_frames', 'encode_frames', 'frame_bytes', 'npz_num_frames', 'read_dat', 'read_npz',
     'read_spikes', 'write_dat', 'write_npz'
 ]

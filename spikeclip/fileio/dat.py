@@ -9,7 +9,8 @@ sensor size (12 500 bytes per frame).
 Arrays in memory are ``[T, H, W]`` uint8 with values 0/1, row 0 at the top.
 """
 import os
-from typing import Optional, Tuple
+import stat
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -20,6 +21,51 @@ DEFAULT_HEIGHT = 250
 DEFAULT_WIDTH = 400
 # Sensor sizes suggested when a file does not fit the size that was asked for.
 COMMON_SIZES = ((250, 400), (256, 256), (250, 250), (224, 224), (400, 250), (1000, 1000))
+# The largest frame side accepted: spike cameras are 250x400 to 1000x1000; a frame of 30000x30000
+# would be 112 MB, and one window of it 22 GB.
+MAX_SIDE = 4096
+
+
+def check_regular_file(path: str, kind: str) -> int:
+    """The size of ``path``, which must be a regular file that can be read.
+
+    Raises:
+        SpikeFormatError: Missing, a directory, a FIFO or device (which would block or never
+            end), or unreadable; the message says which.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise SpikeFormatError(f'{path}: no such {kind} file') from None
+    except OSError as e:
+        raise SpikeFormatError(f'{path}: cannot be read ({e.strerror})') from e
+    if stat.S_ISDIR(st.st_mode):
+        raise SpikeFormatError(f'{path}: is a directory, not a {kind} file')
+    if not stat.S_ISREG(st.st_mode):
+        what = 'a FIFO' if stat.S_ISFIFO(st.st_mode) else 'a device or socket'
+        raise SpikeFormatError(f'{path}: is {what}, not a regular {kind} file')
+    if not os.access(path, os.R_OK):
+        raise SpikeFormatError(f'{path}: cannot be read (permission denied)')
+    return st.st_size
+
+
+def check_frame_size(height: int, width: int, path: Optional[str] = None) -> None:
+    """Raise unless ``1 <= height, width <= MAX_SIDE`` (``path`` named in the message)."""
+    if not (0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE):
+        raise SpikeFormatError(f'{path + ": " if path else ""}frame size {height}x{width} '
+                               f'(--height/--width) is out of range: both must be between 1 and '
+                               f'{MAX_SIDE}')
+
+
+def sizes_that_fit(size: int, limit: int = 4) -> List[str]:
+    """Frame sizes of which a ``size``-byte file holds a whole number of frames, as
+    ``'HxW (T frames)'``: the common sensor sizes that fit, else square sizes (16 to 1024, the
+    ones whose frame count is closest to a 200-frame window first)."""
+    fits = [(h, w) for h, w in COMMON_SIZES if size % frame_bytes(h, w) == 0]
+    if not fits:
+        fits = [(s, s) for s in range(16, 1025, 8) if size % frame_bytes(s, s) == 0]
+        fits.sort(key=lambda hw: abs(size // frame_bytes(*hw) - 200))
+    return [f'{h}x{w} ({size // frame_bytes(h, w)} frames)' for h, w in fits[:limit]]
 
 
 def frame_bytes(height: int, width: int) -> int:
@@ -31,22 +77,21 @@ def dat_num_frames(path: str, height: int = DEFAULT_HEIGHT, width: int = DEFAULT
     """Number of frames in a ``.dat`` file, checking that its size is a whole number of frames.
 
     Raises:
-        SpikeFormatError: The file is missing, empty, or its size is not a multiple of the frame
-            size (the message names the file, both sizes, and common sizes that would fit).
+        SpikeFormatError: The file is missing, not a regular readable file, empty, the frame size
+            is out of range, or the file size is not a multiple of the frame size (the message
+            names the file, both sizes, and frame sizes that would fit).
     """
-    if height <= 0 or width <= 0:
-        raise SpikeFormatError(f'{path}: height and width must be positive, got {height}x{width}')
-    if not os.path.isfile(path):
-        raise SpikeFormatError(f'{path}: no such .dat file')
-    size = os.path.getsize(path)
+    check_frame_size(height, width, path)
+    size = check_regular_file(path, '.dat')
     fb = frame_bytes(height, width)
     if size == 0:
         raise SpikeFormatError(f'{path}: the file is empty (0 bytes); expected frames of '
                                f'{height}x{width} pixels ({fb} bytes each)')
     if size % fb:
-        fits = [f'{h}x{w}' for h, w in COMMON_SIZES if size % frame_bytes(h, w) == 0]
+        fits = sizes_that_fit(size)
         hint = (f'; sizes that would fit: {", ".join(fits)}' if fits else
-                '; no common sensor size fits, so the file is probably truncated')
+                '; no common sensor size or square size fits, so the file is probably '
+                'truncated')
         raise SpikeFormatError(
             f'{path}: {size} bytes is not a whole number of {height}x{width} frames '
             f'({fb} bytes per frame, {size // fb} whole frames and {size % fb} bytes left over)'
@@ -97,7 +142,13 @@ def read_dat(path: str,
         raise SpikeFormatError(f'{path}: frames [{start}, {start + num_frames}) requested but the '
                                f'file holds {total} frames of {height}x{width}')
     fb = frame_bytes(height, width)
-    raw = np.fromfile(path, dtype=np.uint8, count=num_frames * fb, offset=start * fb)
+    try:
+        raw = np.fromfile(path, dtype=np.uint8, count=num_frames * fb, offset=start * fb)
+    except OSError as e:
+        raise SpikeFormatError(f'{path}: cannot be read ({e})') from e
+    if raw.size != num_frames * fb:  # shrank since its size was checked
+        raise SpikeFormatError(f'{path}: ended early while reading frames [{start}, '
+                               f'{start + num_frames}); the file is truncated')
     return decode_frames(raw.reshape(num_frames, fb), height, width, flip)
 
 

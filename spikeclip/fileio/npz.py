@@ -4,13 +4,14 @@ Each file holds ``spk`` (``[T, H, W]`` uint8 0/1, ``[200, 250, 250]`` in the rel
 ``label`` (int) and ``label_name`` (str).
 """
 import io
+import zipfile
 from typing import NamedTuple, Optional
 
 import numpy as np
 
 from ..utils.atomic import atomic_write_bytes
 from ..utils.errors import SpikeFormatError
-from .dat import check_spike_array
+from .dat import check_regular_file, check_spike_array
 
 
 class SpikeRecord(NamedTuple):
@@ -20,29 +21,152 @@ class SpikeRecord(NamedTuple):
     label_name: Optional[str]
 
 
-def read_npz(path: str, require_label: bool = True) -> SpikeRecord:
-    """Read a U-CALTECH / U-CIFAR ``.npz`` file.
+# The spike array is read in pieces of this size, so a member whose header lies about its size
+# can never make one allocation larger than the window.
+_CHUNK = 1 << 22
+# ``label`` / ``label_name`` members larger than this are refused without reading them.
+_MAX_SMALL_MEMBER = 1 << 16
+
+
+def _read_header(f, path: str, key: str):
+    """``(shape, fortran_order, dtype)`` of the ``.npy`` stream ``f``."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(f)
+        if version == (1, 0):
+            return fmt.read_array_header_1_0(f)
+        if version in ((2, 0), (3, 0)):
+            return fmt.read_array_header_2_0(f)
+    except Exception as e:  # ValueError of a bad magic string or header
+        raise SpikeFormatError(f'{path}: "{key}" is not a readable array ({e})') from e
+    raise SpikeFormatError(f'{path}: "{key}" has an unknown .npy format version {version}')
+
+
+class _Member:
+    """One ``.npy`` member of an open ``.npz`` (zip) file, its header read, its data unread."""
+
+    def __init__(self, zf: zipfile.ZipFile, path: str, key: str):
+        self.info = zf.getinfo(f'{key}.npy')
+        self.path, self.key = path, key
+        self.f = zf.open(self.info)
+        self.shape, self.fortran, self.dtype = _read_header(self.f, path, key)
+        if self.dtype.hasobject:
+            raise SpikeFormatError(f'{path}: "{key}" holds Python objects, which are refused '
+                                   '(loading them would unpickle code); save plain numeric '
+                                   'arrays')
+        self.offset = self.f.tell()
+        declared = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        if declared != self.info.file_size - self.offset:
+            raise SpikeFormatError(
+                f'{path}: "{key}" declares shape {self.shape} ({declared} bytes of '
+                f'{self.dtype}) but holds {self.info.file_size - self.offset} bytes; the file is '
+                'corrupt or truncated')
+
+    def read(self, start: int = 0, count: Optional[int] = None) -> np.ndarray:
+        """Items ``[start, start + count)`` along the first axis, reading no others (a
+        Fortran-ordered array, rare, is read whole)."""
+        frames = self.shape[0] if self.shape else 1
+        count = frames - start if count is None else count
+        if self.fortran:
+            full = self._bytes(0, self.info.file_size - self.offset)
+            return np.frombuffer(full, self.dtype).reshape(self.shape, order='F')[
+                start:start + count].copy()
+        item = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        data = self._bytes(start * item, count * item)
+        return np.frombuffer(data, self.dtype).reshape((count, ) + tuple(self.shape[1:]))
+
+    def _bytes(self, skip: int, size: int) -> bytearray:
+        self.f.seek(self.offset + skip)  # compressed members decompress forward, chunk by chunk
+        out = bytearray(size)
+        view, done = memoryview(out), 0
+        while done < size:
+            got = self.f.readinto(view[done:done + _CHUNK])
+            if not got:
+                raise SpikeFormatError(f'{self.path}: "{self.key}" ends early; the file is '
+                                       'truncated')
+            done += got
+        return out
+
+    def read_small(self) -> np.ndarray:
+        if self.info.file_size > _MAX_SMALL_MEMBER:
+            raise SpikeFormatError(f'{self.path}: "{self.key}" is {self.info.file_size} bytes; '
+                                   'expected a single value')
+        return self.read()
+
+
+def _open_npz(path: str) -> zipfile.ZipFile:
+    check_regular_file(path, '.npz')
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError) as e:
+        # NotImplementedError: a zip version or compression method zipfile cannot read
+        raise SpikeFormatError(f'{path}: not a readable .npz file ({type(e).__name__}: '
+                               f'{e})') from e
+
+
+def npz_num_frames(path: str) -> int:
+    """Frames ``T`` of the ``spk`` array of a ``.npz`` file, from its header alone.
+
+    Raises:
+        SpikeFormatError: Not a regular, readable ``.npz`` file, no ``spk`` array, or one that is
+            not ``[T, H, W]``.
+    """
+    with _open_npz(path) as zf:
+        return _spk_member(zf, path).shape[0]
+
+
+def _spk_member(zf: zipfile.ZipFile, path: str) -> _Member:
+    keys = sorted(n[:-4] for n in zf.namelist() if n.endswith('.npy'))
+    if 'spk' not in keys:
+        raise SpikeFormatError(f'{path}: no "spk" array (keys found: {keys})')
+    member = _Member(zf, path, 'spk')
+    if len(member.shape) != 3 or min(member.shape) == 0:
+        raise SpikeFormatError(f'{path}: "spk": expected spikes of shape [T, H, W] with T, H, W '
+                               f'> 0, got shape {tuple(member.shape)}')
+    return member
+
+
+def read_npz(path: str, require_label: bool = True, start: int = 0,
+             num_frames: Optional[int] = None) -> SpikeRecord:
+    """Read a U-CALTECH / U-CIFAR ``.npz`` file, or a window of its frames.
+
+    Only frames ``[start, start + num_frames)`` of ``spk`` are read and decoded (a compressed
+    member is decompressed up to the window's end, in bounded pieces), after its header has
+    been checked against the member's size, so a small file that claims a huge array costs
+    nothing (``np.load`` would decompress the whole array; its ``mmap_mode`` does not work on
+    compressed ``.npz``).
 
     Args:
         path (str): The ``.npz`` file.
         require_label (bool): Raise if ``label`` is missing. Defaults to True.
+        start (int): First frame. Defaults to 0.
+        num_frames (int, optional): Frames to read; all from ``start`` if None.
 
     Raises:
-        SpikeFormatError: The file is unreadable, lacks ``spk`` (or ``label``), or holds a
-            non-binary or wrongly shaped spike array.
+        SpikeFormatError: The file is not a regular readable ``.npz``, lacks ``spk`` (or
+            ``label``), holds pickled objects, a non-binary or wrongly shaped spike array, or a
+            frame range outside it.
     """
     try:
-        with np.load(path, allow_pickle=False) as data:
-            keys = set(data.files)
-            if 'spk' not in keys:
-                raise SpikeFormatError(f'{path}: no "spk" array (keys found: {sorted(keys)})')
-            spikes = data['spk']
-            label = data['label'] if 'label' in keys else None
-            name = data['label_name'] if 'label_name' in keys else None
+        with _open_npz(path) as zf:
+            spk = _spk_member(zf, path)
+            total = spk.shape[0]
+            count = total - start if num_frames is None else num_frames
+            if start < 0 or count <= 0 or start + count > total:
+                raise SpikeFormatError(f'{path}: frames [{start}, {start + count}) requested but '
+                                       f'"spk" holds {total} frames')
+            spikes = spk.read(start, count)
+            keys = {n[:-4] for n in zf.namelist() if n.endswith('.npy')}
+            label = _Member(zf, path, 'label').read_small() if 'label' in keys else None
+            name = (_Member(zf, path, 'label_name').read_small() if 'label_name' in keys
+                    else None)
     except SpikeFormatError:
         raise
-    except Exception as e:  # zipfile.BadZipFile, ValueError (pickled objects), OSError, ...
-        raise SpikeFormatError(f'{path}: not a readable .npz file ({type(e).__name__}: {e})') from e
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError,
+            NotImplementedError) as e:
+        # A CRC mismatch, a truncated member, an unknown compression, ...
+        raise SpikeFormatError(f'{path}: not a readable .npz file ({type(e).__name__}: '
+                               f'{e})') from e
     spikes = check_spike_array(spikes, f'{path}: "spk"')
     if label is None:
         if require_label:

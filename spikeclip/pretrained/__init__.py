@@ -49,5 +49,47 @@ def resolve_checkpoint(path: str) -> str:
     return pretrained_path(path) if is_pretrained_name(path) else path
 
 
-__all__ = ['PRETRAINED_DIR', 'PRETRAINED_MODELS', 'PREFIX', 'is_pretrained_name',
-           'pretrained_path', 'resolve_checkpoint']
+def source_reference(path: str) -> str:
+    """How a model records the checkpoint it was built from: ``pretrained:<name>`` as it is
+    (valid on every installation), a file as an absolute path."""
+    return path if is_pretrained_name(path) else osp.abspath(path)
+
+
+
+
+def export_pretrained(checkpoint: str, out: str, provenance: dict, half: bool = True) -> dict:
+    """Write a stage checkpoint as a small, self-contained model file to ship.
+
+    Keeps the weights (float16 with ``half``; they load into float32 models unchanged apart from
+    the rounding) and ``meta.spikeclip`` (stage, model config, class names, versions), drops the
+    optimiser, scheduler and message-hub state, and adds ``meta.spikeclip.provenance``.
+
+    Args:
+        checkpoint (str): A SpikeCLIP stage checkpoint (e.g. ``coarse_best.pth``).
+        out (str): Output file, written atomically.
+        provenance (dict): How the model was made: config, command, training time, figures.
+        half (bool): Store floating-point weights as float16. Defaults to True.
+
+    Returns:
+        dict: The saved ``meta.spikeclip``.
+
+    Raises:
+        CheckpointError: Not a SpikeCLIP stage checkpoint.
+    """
+    from ..utils.atomic import atomic_torch_save
+    from ..utils.checkpoint import load_checkpoint_file
+    from ..utils.errors import CheckpointError
+    ckpt = load_checkpoint_file(checkpoint)
+    info = dict((ckpt.get('meta') or {}).get('spikeclip') or {})
+    if not info.get('model') or 'state_dict' not in ckpt:
+        raise CheckpointError(f'{checkpoint} is not a SpikeCLIP stage checkpoint '
+                              '(no meta.spikeclip.model or state_dict)')
+    state = {k: v.half() if half and v.is_floating_point() else v
+             for k, v in ckpt['state_dict'].items()}
+    info['provenance'] = dict(provenance)
+    atomic_torch_save(dict(state_dict=state, meta=dict(spikeclip=info)), out)
+    return info
+
+
+__all__ = ['PRETRAINED_DIR', 'PRETRAINED_MODELS', 'PREFIX', 'export_pretrained',
+           'is_pretrained_name', 'pretrained_path', 'resolve_checkpoint', 'source_reference']

@@ -6,11 +6,17 @@ paths are on one file system, which a sibling temporary file guarantees).
 import contextlib
 import json
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
-from typing import IO, Any, Iterator, Union
+from typing import IO, Any, Iterator, List, Union
 
 PathLike = Union[str, os.PathLike]
+# Temporaries are named ``.<destination name, at most 100 characters>.<8 random>.tmp``; the cut
+# keeps them within the file system's 255-byte name limit for any destination name.
+_TEMPORARY_NAME_CHARS = 100
+_STALE_TEMPORARY = re.compile(r'^\..+\.[a-z0-9_]{8}\.tmp$')
 
 
 def _umask() -> int:
@@ -32,7 +38,8 @@ def atomic_open(path: PathLike, mode: str = 'wb') -> Iterator[IO]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    prefix = f'.{path.name[:_TEMPORARY_NAME_CHARS]}.'
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix='.tmp', dir=path.parent)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -53,9 +60,14 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
 
 
 def atomic_write_json(path: PathLike, obj: Any, indent: int = 2) -> None:
-    """Write ``obj`` as JSON to ``path`` atomically."""
+    """Write ``obj`` as JSON to ``path`` atomically.
+
+    Raises:
+        ValueError: ``obj`` holds NaN or Infinity, which JSON cannot represent (the file is not
+            written).
+    """
     with atomic_open(path, 'w') as f:
-        json.dump(obj, f, indent=indent)
+        json.dump(obj, f, indent=indent, allow_nan=False)
         f.write('\n')
 
 
@@ -74,3 +86,29 @@ def atomic_torch_save(obj: Any, path: PathLike) -> None:
     import torch
     with atomic_open(path, 'wb') as f:
         torch.save(obj, f)
+
+
+def remove_stale_temporaries(folder: PathLike, min_age: float = 0.0) -> List[str]:
+    """Delete the temporary files that killed atomic writes left in ``folder`` (not recursive).
+
+    Args:
+        folder (str | PathLike): The folder.
+        min_age (float): Only temporaries last modified at least this many seconds ago (a
+            writer that is still running touches its own within that time). Defaults to 0: call
+            it so only when no other process writes to ``folder``.
+
+    Returns:
+        list[str]: The deleted paths.
+    """
+    removed = []
+    folder = os.fspath(folder)
+    now = time.time()
+    for name in os.listdir(folder) if os.path.isdir(folder) else []:
+        path = os.path.join(folder, name)
+        if not (_STALE_TEMPORARY.match(name) and os.path.isfile(path)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            if now - os.path.getmtime(path) >= min_age:
+                os.remove(path)
+                removed.append(path)
+    return removed

@@ -50,11 +50,69 @@ def register_safe_globals() -> None:
     torch.serialization.add_safe_globals(safe)
 
 
+URL_PREFIXES = ('http://', 'https://')
+# Sentences of torch's errors that advise loading the file unsafely; never repeated.
+_UNSAFE_ADVICE = ('weights_only', 'trusted source', 'file an issue', 'documentation of torch.load')
+
+
+def _load_failure(error: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` failed, in one line, without torch's advice to load
+    the file unsafely."""
+    import re
+    text = str(error)
+    found = re.search(r'GLOBAL ([\w.]+)', text)
+    if found:
+        return (f'it holds {found.group(1)}, which is neither a tensor nor plain data (a pickle '
+                'that can run code); refused')
+    if 'Unsupported operand' in text or 'WeightsUnpickler' in text:
+        return 'it is not a PyTorch checkpoint, or it is corrupt (unreadable pickle data)'
+    if 'PytorchStreamReader' in text or isinstance(error, EOFError):
+        return 'it is corrupt or truncated (an incomplete copy or download?)'
+    sentences = [t.strip() for t in re.split(r'(?<=[.!?])\s+|\n+', text) if t.strip()]
+    kept = [t for t in sentences if not any(a in t for a in _UNSAFE_ADVICE)]
+    return f'{type(error).__name__}: {kept[0] if kept else "unreadable"}'
+
+
+def download_checkpoint(url: str) -> str:
+    """The local copy of a checkpoint URL, downloaded into torch's hub cache on first use.
+
+    The cached file is named after a hash of the URL and the URL's file name, so two URLs never
+    share a copy; the download goes to a temporary file renamed into place (torch's
+    ``download_url_to_file``), so a killed download never leaves a half file to be loaded.
+
+    Raises:
+        CheckpointError: Downloads are off (:func:`~spikeclip.utils.env.offline`) or the download
+            failed.
+    """
+    import hashlib
+    import os
+    import sys
+    from urllib.parse import urlparse
+
+    from .env import OFFLINE_ENV, offline
+    if offline():
+        raise CheckpointError(f'{url}: downloads are off ({OFFLINE_ENV}=1 / --offline); download '
+                              'the checkpoint elsewhere and give its local path')
+    name = os.path.basename(urlparse(url).path) or 'checkpoint.pth'
+    folder = os.path.join(torch.hub.get_dir(), 'checkpoints')
+    dest = os.path.join(folder, f'{hashlib.sha256(url.encode()).hexdigest()[:12]}_{name}')
+    if not os.path.isfile(dest):
+        os.makedirs(folder, exist_ok=True)
+        print(f'Downloading {url} to {dest}', file=sys.stderr)
+        try:
+            torch.hub.download_url_to_file(url, dest, progress=sys.stderr.isatty())
+        except Exception as e:  # URLError, HTTPError, OSError, ...
+            raise CheckpointError(f'{url}: download failed ({type(e).__name__}: {e})') from e
+    return dest
+
+
 def load_checkpoint_file(path: str, map_location: str = 'cpu') -> Dict[str, Any]:
     """Load a checkpoint with ``weights_only=True``, turning failures into clear errors.
 
     Args:
-        path (str): Checkpoint file.
+        path (str): Checkpoint file, ``pretrained:<name>`` (a model shipped in the package,
+            :mod:`spikeclip.pretrained`), or an ``http(s)://`` URL (downloaded once into torch's
+            hub cache by :func:`download_checkpoint`, then loaded like a local file).
         map_location (str): Device to map tensors to. Defaults to ``'cpu'``.
 
     Returns:
@@ -64,15 +122,22 @@ def load_checkpoint_file(path: str, map_location: str = 'cpu') -> Dict[str, Any]
         CheckpointError: The file is missing, truncated, or holds types that are not allow-listed.
     """
     import os
+
+    from ..pretrained import resolve_checkpoint
+    path = resolve_checkpoint(path)
+    if isinstance(path, str) and path.startswith(URL_PREFIXES):
+        path = download_checkpoint(path)
     if not os.path.isfile(path):
-        raise CheckpointError(f'checkpoint {path!r} does not exist')
+        what = 'is a directory, not a file' if os.path.isdir(path) else 'does not exist'
+        raise CheckpointError(f'checkpoint {path!r} {what}')
+    if os.path.getsize(path) == 0:
+        raise CheckpointError(f'checkpoint {path!r} is empty (0 bytes)')
     register_safe_globals()
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
-        raise CheckpointError(
-            f'checkpoint {path!r} could not be loaded safely (weights_only=True): '
-            f'{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""}') from e
+        raise CheckpointError(f'checkpoint {path!r} could not be loaded safely '
+                              f'(weights_only=True): {_load_failure(e)}') from e
     if not isinstance(ckpt, dict):
         raise CheckpointError(f'checkpoint {path!r} holds a {type(ckpt).__name__}, not a dict')
     return ckpt

@@ -20,6 +20,32 @@ def default_device() -> str:
     return 'cuda' if torch.cuda.is_available() else 'cpu'
 
 
+def check_device(device: Optional[str]) -> str:
+    """``device`` (the default one if None), checked: a ``torch.device`` string that exists here.
+
+    Raises:
+        SpikeCLIPError: An unknown device string, or CUDA (or a CUDA index) that is not there.
+    """
+    from .errors import SpikeCLIPError
+    if device is None:
+        return default_device()
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise SpikeCLIPError(f'--device {device!r} is not a device (use cpu, cuda or '
+                             'cuda:N)') from e
+    if dev.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise SpikeCLIPError(f'--device {device}: no CUDA GPU is available here '
+                                 '(torch.cuda.is_available() is False); use --device cpu')
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise SpikeCLIPError(f'--device {device}: there are only '
+                                 f'{torch.cuda.device_count()} CUDA devices')
+    elif dev.type != 'cpu':
+        raise SpikeCLIPError(f'--device {device}: only cpu and cuda are supported')
+    return str(dev)
+
+
 def cuda_peak_memory_mib(device: Optional[Union[int, torch.device]] = None) -> Optional[float]:
     """Peak memory held by tensors on a CUDA device since the last reset.
 

@@ -44,7 +44,11 @@ def test_item_layout_default_set():
     batch = pseudo_collate([ds[0], ds[1]])
     assert len(batch['inputs']) == 2 and batch['data_samples'][1].label_name == 'cameraman'
     with pytest.raises(IndexError):
-        ds[6]
+        ds[-1]
+    # epoch indices (EpochIndexSampler): item 1 of epoch 1 is a new window of the same image
+    again = ds[6 + 1]
+    assert again['data_samples'].label_name == DEFAULT_CLASSES[1]
+    assert not torch.equal(again['inputs'], item['inputs'])
 
 
 def test_deterministic_per_seed_and_index():

@@ -166,3 +166,29 @@ def test_self_supervised_gradients_and_criteria(spikes):
 def test_self_supervised_bad_args(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         SelfSupervisedLoss(**kwargs)
+
+
+@pytest.mark.parametrize('name', ['L1Loss', 'MSELoss', 'CharbonnierLoss', 'SSIMLoss',
+                                  'GradientLoss'])
+def test_relative_losses_weigh_every_light_level_alike(name):
+    torch.manual_seed(0)
+    target = torch.rand(2, 1, 16, 16) * 0.8 + 0.1
+    pred = (target + 0.05 * torch.randn_like(target)).clamp(0, 1)
+    loss = LOSSES.build(dict(type=name, relative=True, **(dict(eps=1e-6) if name ==
+                                                          'CharbonnierLoss' else {})))
+    # the same scene and error at a tenth of the light: the same relative loss
+    torch.testing.assert_close(loss(pred * 0.1, target * 0.1), loss(pred, target),
+                               rtol=1e-4, atol=1e-5)
+    plain = LOSSES.build(dict(type=name))
+    if name != 'SSIMLoss':  # SSIM is already insensitive to a common scale (up to its c1, c2)
+        assert float(plain(pred * 0.1, target * 0.1)) < 0.5 * float(plain(pred, target))
+
+
+def test_relative_scale_is_the_light_level_not_the_content():
+    # a dark scene with a few bright stars at full light: divided by the bright end, not by the
+    # (tiny) mean, so its loss is not inflated fifty-fold
+    target = torch.zeros(1, 1, 20, 20)
+    target[..., ::4, ::4] = 0.9
+    pred = target + 0.01
+    rel = LOSSES.build(dict(type='L1Loss', relative=True, relative_quantile=0.95))
+    assert float(rel(pred, target)) == pytest.approx(0.01 / 0.9, rel=1e-4)

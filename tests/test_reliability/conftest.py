@@ -5,8 +5,12 @@ Every run is ``tools/train.py configs/coarse_demo.py --deterministic`` shrunk wi
 epoch, in a real subprocess with one CPU thread (two threads on a busy 2-core machine make each
 iteration ~100x slower through OpenMP spinning, and one thread fixes the summation order).
 """
+import contextlib
+import io
 import json
 import os
+import os.path as osp
+import runpy
 import signal
 import subprocess
 import sys
@@ -59,6 +63,22 @@ PLUGINS = {
                 bad = float('nan') if it >= 2 else 0.0
                 return self.loss_weight * (pred.mean() * 0 + bad)
         ''',
+    'reliability_slow_reader.py': '''
+        """Inference that takes 0.4 s per input (patches the reader), to interrupt it mid-run."""
+        import time
+
+        from spikeclip.apis import inference
+
+        _load_window = inference.load_window
+
+
+        def slow_load_window(*args, **kwargs):
+            time.sleep(0.4)
+            return _load_window(*args, **kwargs)
+
+
+        inference.load_window = slow_load_window
+        ''',
 }
 
 
@@ -73,6 +93,12 @@ def coarse_options(**extra) -> List[str]:
         **{f'{s}_dataloader.dataset.num_frames': FRAMES for s in ('train', 'val', 'test')},
         **extra})
     return [f'{k}={json.dumps(v) if isinstance(v, bool) else v}' for k, v in opts.items()]
+
+
+@pytest.fixture(scope='session')
+def tiny_coarse_options() -> List[str]:
+    """:func:`coarse_options` for tests that build their own command lines."""
+    return coarse_options()
 
 
 @pytest.fixture(scope='session')
@@ -164,5 +190,32 @@ def run_train(tool_env):
     def run(work_dir, *args, options=(), timeout=300) -> subprocess.CompletedProcess:
         return subprocess.run(train_command(work_dir, *args, options=options), cwd=REPO_ROOT,
                               env=tool_env, capture_output=True, text=True, timeout=timeout)
+
+    return run
+
+
+@pytest.fixture
+def run_tool_here(monkeypatch, plugin_dir):
+    """Run ``tools/<name>.py args`` as ``__main__`` in this process, from the repository root:
+    ``run_tool_here(name, *args)`` returns ``(exit code, stdout, stderr)``, the ``error: ...`` line
+    that ``sys.exit`` would print included in stderr. Cheaper than a subprocess for errors that
+    happen before any model runs."""
+    monkeypatch.chdir(REPO_ROOT)
+    monkeypatch.syspath_prepend(str(plugin_dir))
+
+    def run(name, *args):
+        out, err = io.StringIO(), io.StringIO()
+        monkeypatch.setattr(sys, 'argv', [f'tools/{name}.py', *map(str, args)])
+        code = 0
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                runpy.run_path(osp.join(REPO_ROOT, 'tools', f'{name}.py'), run_name='__main__')
+        except SystemExit as e:
+            if isinstance(e.code, str):
+                err.write(e.code + '\n')
+                code = 1
+            else:
+                code = e.code or 0
+        return code, out.getvalue(), err.getvalue()
 
     return run

@@ -67,7 +67,8 @@ def test_infer_tool_reports_an_empty_dat_without_traceback(trained_stages, tmp_p
     assert result.returncode == 1
     assert f'error: {empty}: the file is empty (0 bytes)' in result.stderr
     assert 'Traceback' not in result.stderr
-    assert not (tmp_path / 'out' / 'predictions.json').exists()
+    # predictions.json lists the finished inputs: none.
+    assert (tmp_path / 'out' / 'predictions.json').read_text().strip() == '[]'
 
 
 def _npz(path, **arrays):
@@ -82,17 +83,18 @@ def test_infer_tool_names_the_file_and_the_fault(trained_stages, tmp_path, monke
         path = tmp_path / 'cut.dat'
         path.write_bytes(b'\x01' * (3 * frame_bytes(250, 400) + 777))
         expected = ('cut.dat: 38277 bytes is not a whole number of 250x400 frames (12500 bytes '
-                    'per frame, 3 whole frames and 777 bytes left over); no common sensor size '
-                    'fits, so the file is probably truncated')
+                    'per frame, 3 whole frames and 777 bytes left over); no common sensor size or '
+                    'square size fits, so the file is probably truncated')
     elif case == 'other size':  # recorded at 250x250, read at the default 250x400
         path = tmp_path / 'square.dat'
         write_dat(str(path), spikes)
-        expected = 'sizes that would fit: 250x250. Check --height/--width'
+        expected = 'sizes that would fit: 250x250 (40 frames). Check --height/--width'
     elif case == 'no spk':
         path = _npz(tmp_path / 'nospk.npz', spikes=spikes, label=np.int64(1))
         expected = "nospk.npz: no \"spk\" array (keys found: ['label', 'spikes'])"
-    else:
-        spikes[3, 4, 5] = 2
+    else:  # a whole model window (200 frames), one count of 2 in it
+        spikes = np.zeros((200, 16, 16), np.uint8)
+        spikes[100, 4, 5] = 2
         path = _npz(tmp_path / 'counts.npz', spk=spikes)
         expected = 'counts.npz: "spk": spikes must be binary (0/1), found values [2]'
     code = run_tool(monkeypatch, 'infer', trained_stages['coarse'], path, '--out-dir',

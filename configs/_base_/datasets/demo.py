@@ -11,7 +11,8 @@ train_dataloader = dict(
     batch_size=8,
     num_workers=2,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # every epoch draws new windows (the epoch travels with the index to the workers)
+    sampler=dict(type='EpochIndexSampler', shuffle=True),
     dataset=dict(type='SimulatedSpikeDataset', split='train', num_samples=512, seed=0, **sim))
 val_dataloader = dict(
     batch_size=16,

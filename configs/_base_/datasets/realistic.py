@@ -2,19 +2,22 @@
 # installed packages except the held-out test scenes, and dead-leaves images. Per window: camera
 # paths up to ~1 px/frame with rotation, zoom, acceleration and shake; objects crossing the view;
 # mean spike rates over a decade (0.05-0.6 per frame); dark current, threshold mismatch, shot
-# noise. References are the expected spike rate at the centre frame (nominal_gain=1, never
-# clipped). Validation uses the held-out photographs and dead-leaves images no training sees.
+# noise; one window in ten from a sensor that resets to zero instead of subtracting the threshold
+# (some simulators do). References are the expected spike rate at the centre frame
+# (nominal_gain=1, never clipped). Validation uses the held-out photographs and dead-leaves
+# images that no training sees.
 window = 41
 images = ['packaged', dict(type='dead_leaves', num_images=32, size=384)]
 sim = dict(images=images, num_frames=window, nominal_gain=1.0,
            motion=dict(), objects=dict(), light=dict(mean_rate=(0.05, 0.6)),
            noise=dict(dark_current=(0.0, 0.01), threshold_mismatch=(0.0, 0.06),
-                      photons_per_frame=(50.0, 2000.0), reset_zero_prob=0.0))
+                      photons_per_frame=(50.0, 2000.0), reset_zero_prob=0.1))
 train_dataloader = dict(
     batch_size=8,
     num_workers=2,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # every epoch draws new windows (the epoch travels with the index to the workers)
+    sampler=dict(type='EpochIndexSampler', shuffle=True),
     dataset=dict(type='SimulatedSpikeDataset', split='train', num_samples=4000, crop_size=96,
                  seed=0, **sim))
 val_dataloader = dict(

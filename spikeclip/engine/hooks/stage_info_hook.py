@@ -4,6 +4,7 @@ import os.path as osp
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
+from ...models.stages.stored_config import absolute_paths
 from ...registry import HOOKS
 from ...utils.atomic import atomic_write_json
 from ...utils.env import collect_env
@@ -16,7 +17,8 @@ class StageInfoHook(Hook):
 
     * ``<work_dir>/env.json`` at the start of the run.
     * ``checkpoint['meta']['spikeclip']`` in every checkpoint: ``stage``, ``model`` (the config
-      that rebuilds the model without earlier-stage files), ``class_names``, ``sources`` (the
+      that rebuilds the model without earlier-stage files, its CLIP weight file an absolute path
+      so that the checkpoint loads from any directory), ``class_names``, ``sources`` (the
       earlier-stage checkpoints it was built from), ``seed``, ``env``.
       Stage checkpoints are recognised (and wrong-stage ones refused) through this entry.
     """
@@ -30,7 +32,8 @@ class StageInfoHook(Hook):
         if self._env is None:
             self._env = collect_env()
         return dict(stage=getattr(model, 'stage', None),
-                    model=model.export_cfg() if hasattr(model, 'export_cfg') else None,
+                    model=absolute_paths(model.export_cfg()) if hasattr(model, 'export_cfg')
+                    else None,
                     class_names=list(getattr(model, 'class_names', []) or []),
                     sources=dict(getattr(model, 'sources', {}) or {}),
                     seed=runner.seed, env=self._env)
@@ -43,3 +46,9 @@ class StageInfoHook(Hook):
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint.setdefault('meta', {})['spikeclip'] = self._info(runner)
+        # MMEngine stores every message-hub key with its "resume me" flag and, on --resume,
+        # warns about each flagged False (e.g. DeviceMetricsHook's figures) that the new run
+        # has not logged yet; keys that are not resumed need not be stored at all.
+        hub = checkpoint.get('message_hub')
+        if isinstance(hub, dict) and isinstance(hub.get('resumed_keys'), dict):
+            hub['resumed_keys'] = {k: v for k, v in hub['resumed_keys'].items() if v}

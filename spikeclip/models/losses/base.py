@@ -40,32 +40,40 @@ class BaseLoss(nn.Module):
         reduction (str): ``'mean'``, ``'sum'`` or ``'none'``. Defaults to ``'mean'``.
         name (str, optional): Key in the loss dict (``loss_<name>``); defaults to the class name
             in snake case, e.g. ``L1Loss`` -> ``loss_l1``.
-        relative (bool): Pixel losses only: divide ``pred`` and ``target`` by the target's mean
-            per image (at least ``relative_floor``) first, so that dim and bright images weigh
-            alike (what PSNR after a fitted gain measures). Defaults to False.
+        relative (bool): Pixel losses only: divide ``pred`` and ``target`` by the light level
+            of each image first, so that scenes recorded in dim and bright light weigh alike
+            (what PSNR after a fitted gain measures). The light level is the
+            ``relative_quantile`` quantile of the target (its bright end, at least
+            ``relative_floor``): unlike the mean, it does not make dark *content* (a night sky,
+            a black wall) outweigh everything else. Defaults to False.
+        relative_quantile (float): Defaults to 0.98.
         relative_floor (float): Smallest divisor with ``relative``. Defaults to 0.02.
     """
     inputs: Tuple[str, ...] = ('pred', 'target')
 
     def __init__(self, loss_weight: float = 1.0, reduction: str = 'mean', name: str = None,
-                 relative: bool = False, relative_floor: float = 0.02):
+                 relative: bool = False, relative_quantile: float = 0.98,
+                 relative_floor: float = 0.02):
         super().__init__()
         if reduction not in ('mean', 'sum', 'none'):
             raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-        if not relative_floor > 0:
-            raise ValueError(f'relative_floor must be positive, got {relative_floor!r}')
+        if not relative_floor > 0 or not 0 < relative_quantile <= 1:
+            raise ValueError(f'relative_floor must be positive and relative_quantile in (0, 1], '
+                             f'got {relative_floor!r}, {relative_quantile!r}')
         self.loss_weight = float(loss_weight)
         self.reduction = reduction
         self.name = name or _default_name(type(self).__name__)
         self.relative = bool(relative)
+        self.relative_quantile = float(relative_quantile)
         self.relative_floor = float(relative_floor)
 
     def scale_pair(self, pred: torch.Tensor, target: torch.Tensor):
-        """``(pred, target)``, divided by the target's mean per image with ``relative``."""
+        """``(pred, target)``, divided by the light level of each image with ``relative``."""
         if not self.relative:
             return pred, target
-        s = target.detach().mean(dim=tuple(range(1, target.ndim)), keepdim=True)
-        s = s.clamp_min(self.relative_floor)
+        flat = target.detach().float().flatten(1)
+        s = torch.quantile(flat, self.relative_quantile, dim=1).clamp_min(self.relative_floor)
+        s = s.view(-1, *([1] * (target.ndim - 1))).to(pred.dtype)
         return pred / s, target / s
 
 

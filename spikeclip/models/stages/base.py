@@ -88,35 +88,55 @@ def stack_field(data_samples: Optional[Sequence], field: str) -> Optional[torch.
     return torch.stack([getattr(s, field) for s in data_samples])
 
 
-def load_stage_checkpoint(path: str, expected: Union[str, Tuple[str, ...]],
-                          with_info: bool = False) -> tuple:
-    """Load a SpikeCLIP checkpoint and check which stage wrote it.
+def load_stage_checkpoint(path: str, expected: Union[str, Tuple[str, ...]] = STAGES,
+                          with_info: bool = False, resolve: bool = False,
+                          cfg_options: Optional[dict] = None) -> tuple:
+    """Load a SpikeCLIP checkpoint, check which stage wrote it and check its stored model config.
+
+    Every path that builds a model from a checkpoint goes through here (``init_model``, the
+    stage-2/3 models, ``combine_checkpoints``, the benchmarks, ``tools/test.py``): the stored
+    config is checked by :func:`~.stored_config.prepare_stored_model_cfg` before anything is
+    built from it.
 
     Args:
-        path (str): Checkpoint file.
+        path (str): Checkpoint file or ``pretrained:<name>``.
         expected (str | tuple[str]): Acceptable stage(s): ``'coarse'``, ``'prompt'``, ...
+            Defaults to any stage.
         with_info (bool): Also return ``meta['spikeclip']`` (stage, sources, env, ...).
+        resolve (bool): The whole stored model is to be built: apply ``cfg_options`` and resolve
+            its CLIP weights (a relative file next to the checkpoint; a tag that would download
+            is refused offline). Defaults to False (stages 2/3 take only the stored parts).
+        cfg_options (dict, optional): With ``resolve``, ``--cfg-options`` overrides of the
+            stored model config (keys ``model.<field>``), applied after it is checked.
 
     Returns:
-        tuple: The self-contained model config (``meta['spikeclip']['model']``), the state dict,
-        and with ``with_info`` the ``meta['spikeclip']`` dict.
+        tuple: The self-contained model config (``meta['spikeclip']['model']``, checked), the
+        state dict, and with ``with_info`` the ``meta['spikeclip']`` dict.
 
     Raises:
-        CheckpointError: Missing/unsafe file, not a SpikeCLIP checkpoint, or the wrong stage.
+        CheckpointError: Missing/unsafe file, not a SpikeCLIP checkpoint, the wrong stage, or a
+            stored model config that could build anything but the toolkit's registered parts.
     """
+    from ...pretrained import resolve_checkpoint
+    from .stored_config import prepare_stored_model_cfg
+    path = resolve_checkpoint(path)  # pretrained:<name> -> its file (relative paths resolve there)
     expected = (expected, ) if isinstance(expected, str) else tuple(expected)
     ckpt = load_checkpoint_file(path)
     info = (ckpt.get('meta') or {}).get('spikeclip')
-    if not info or 'stage' not in info or 'model' not in info:
+    wanted = ' or '.join(STAGE_TITLES[s] for s in expected)
+    if not isinstance(info, dict) or 'stage' not in info or 'model' not in info:
         raise CheckpointError(f'{path} is not a SpikeCLIP stage checkpoint (no meta.spikeclip); '
-                              f'expected {" or ".join(STAGE_TITLES[s] for s in expected)}')
+                              f'expected {wanted}')
     if info['stage'] not in expected:
-        raise CheckpointError(
-            f'{path} is a checkpoint of {STAGE_TITLES.get(info["stage"], info["stage"])}, but '
-            f'{" or ".join(STAGE_TITLES[s] for s in expected)} is needed here')
-    if 'state_dict' not in ckpt:
+        stage = info['stage']
+        title = STAGE_TITLES.get(stage, repr(stage)) if isinstance(stage, str) else repr(stage)
+        raise CheckpointError(f'{path} is a checkpoint of {title}, but {wanted} is needed here')
+    if not info['model']:
+        raise CheckpointError(f'{path} carries no SpikeCLIP model config (meta.spikeclip.model)')
+    if not isinstance(ckpt.get('state_dict'), dict):
         raise CheckpointError(f'{path} has no state_dict')
-    out = (copy.deepcopy(info['model']), ckpt['state_dict'])
+    out = (prepare_stored_model_cfg(info['model'], path, resolve=resolve, options=cfg_options),
+           ckpt['state_dict'])
     return out + (info, ) if with_info else out
 
 

@@ -1,11 +1,11 @@
 """Stage 2: prompt learning around a frozen CLIP, on the outputs of a frozen stage-1 encoder."""
-import os.path as osp
 from typing import List, Optional, Union
 
 import torch
 import torch.nn.functional as F
 
 from ...datasets.base import load_prompt_names
+from ...pretrained import source_reference
 from ...registry import ADAPTERS, ENCODERS, MODELS
 from ...utils.errors import ConfigError
 from ..adapters.class_prompt import zero_shot_class_features
@@ -118,7 +118,7 @@ class PromptModel(StageModel):
         if hq_lq is None and class_prompt is None:
             raise ConfigError('PromptModel needs hq_lq, class_prompt or both')
         self.encoder = encoder
-        self.sources = {'coarse': osp.abspath(coarse_checkpoint)} if coarse_checkpoint else {}
+        self.sources = {'coarse': source_reference(coarse_checkpoint)} if coarse_checkpoint else {}
         self.clip = build_clip(clip)
         if clip_identity is not None:
             check_clip_identity(clip_identity, self.clip.identity, 'this stage-2 model',

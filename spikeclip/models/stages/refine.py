@@ -1,10 +1,10 @@
 """Stage 3 (refinement) and the combined model (spikes in, image and class out)."""
-import os.path as osp
 from typing import List, Optional, Sequence, Union
 
 import torch
 
 from ...datasets.base import load_prompt_names
+from ...pretrained import source_reference
 from ...registry import ADAPTERS, ENCODERS, MODELS, REFINERS
 from ...utils.errors import ConfigError
 from ..clip.frozen_clip import check_clip_identity
@@ -80,7 +80,7 @@ class RefineModel(StageModel):
         identity_source = 'the checkpoint this model was rebuilt from'
         if prompt_checkpoint is not None:
             prompt_cfg, state, info = load_stage_checkpoint(prompt_checkpoint, 'prompt', True)
-            sources = dict(info.get('sources') or {}, prompt=osp.abspath(prompt_checkpoint))
+            sources = dict(info.get('sources') or {}, prompt=source_reference(prompt_checkpoint))
             parts = dict(encoder=prompt_cfg['coarse'], hq_lq=prompt_cfg['hq_lq'],
                          class_prompt=prompt_cfg['class_prompt'])
             if class_names is None:
