@@ -11,13 +11,12 @@ Use the weights with ``model.clip.pretrained=<out-dir>/open_clip_pytorch_model.b
 """
 import argparse
 import os
-import sys
 from dataclasses import replace
 
 # Threads that sleep between parallel regions (see tools/demo.py); set before torch loads.
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
-from spikeclip.utils.errors import SpikeCLIPError  # noqa: E402
+from spikeclip.utils.cli import run_cli  # noqa: E402
 
 
 def main(argv=None):
@@ -52,7 +51,4 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except (SpikeCLIPError, OSError) as e:
-        sys.exit(f'error: {e}')
+    run_cli(main, errors=(OSError, ))
