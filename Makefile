@@ -40,7 +40,7 @@ test: $(STAMP)  ## Run all tests
 lint: $(STAMP)  ## ruff
 	$(VENV)/bin/ruff check spikeclip tools tests configs
 
-demo: $(STAMP)  ## Train all three stages on the embedded data, combine, test, infer (offline)
+demo: $(STAMP)  ## Train the tiny CLIP and the three stages on the embedded data, combine, test, infer (offline)
 	$(PY) tools/demo.py --work-root $(WORK_ROOT)
 
 data: $(STAMP)  ## Download and unpack U-CALTECH / U-CIFAR into data/ (needs network)

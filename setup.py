@@ -42,7 +42,7 @@ setup(
     description='SpikeCLIP: spike-camera reconstruction and classification with CLIP (MMEngine)',
     packages=find_packages(include=['spikeclip', 'spikeclip.*']),
     package_data={'spikeclip': ['datasets/class_names/*.txt', 'datasets/class_names/prompts/*.txt',
-                                'pretrained/*.pth']},
+                                'pretrained/*.pth', 'models/clip/model_configs/*.json']},
     cmdclass={'build_py': BuildWithResources},
     python_requires='>=3.9',
     install_requires=read_requirements('requirements/runtime.txt'),

@@ -21,7 +21,7 @@ from spikeclip.utils.errors import CheckpointError, ConfigError
 
 def test_tiny_clip_features(tiny_clip):
     clip = tiny_clip
-    assert clip.embed_dim == 64 and clip.image_size == (32, 32) and clip.width == 64
+    assert clip.embed_dim == 64 and clip.image_size == (64, 64) and clip.width == 64
     for img in (torch.rand(3, 1, 45, 71), torch.rand(2, 3, 32, 32)):
         f = clip.encode_image(img)
         assert f.shape == (len(img), 64)
@@ -292,11 +292,11 @@ def test_preprocess_follows_the_weights_preprocessing_config(tiny_clip_path, res
     clip = FrozenCLIP('spikeclip-tiny', tiny_clip_path)
     assert clip.preprocess_cfg['resize_mode'] == 'shortest'  # open_clip's default for the arch
     clip.preprocess_cfg.update(resize_mode=resize_mode, interpolation=interpolation)
-    arr = _smooth_image(40, 57)  # a 250x400-like aspect: squashing and cropping differ
+    arr = _smooth_image(80, 114)  # a 250x400-like aspect: squashing and cropping differ
     ours = clip.preprocess(torch.from_numpy(arr)[None, None].float() / 255)
     theirs = image_transform_v2(PreprocessCfg(**clip.preprocess_cfg), is_train=False)(
         Image.fromarray(arr).convert('RGB'))[None]  # open_clip's own evaluation transform
-    assert ours.shape == theirs.shape == (1, 3, 32, 32) and ours.dtype == torch.float32
+    assert ours.shape == theirs.shape == (1, 3, 64, 64) and ours.dtype == torch.float32
     # PIL works in 8 bits: one grey level is 0.015 after CLIP's normalisation.
     assert (ours - theirs).abs().mean() < 0.01 and (ours - theirs).abs().max() < 0.06
 

@@ -22,7 +22,8 @@ def _optimise_image(loss_fn, steps: int = 10, lr: float = 0.05):
     return losses
 
 
-def test_clip_class_loss(tiny_clip):
+def test_clip_class_loss(trained_tiny_clip):
+    tiny_clip = trained_tiny_clip  # image features that depend on the image
     loss = LOSSES.build(dict(type='CLIPClassLoss'))
     assert loss.name == 'loss_clip_class'
     assert loss.inputs == ('pred', 'labels', 'clip', 'class_features')
@@ -40,7 +41,8 @@ def test_clip_class_loss(tiny_clip):
 
 
 @pytest.mark.parametrize('temperature', [None, 0.05])
-def test_prompt_quality_loss(tiny_clip, temperature):
+def test_prompt_quality_loss(trained_tiny_clip, temperature):
+    tiny_clip = trained_tiny_clip
     loss = LOSSES.build(dict(type='PromptQualityLoss', temperature=temperature))
     assert loss.name == 'loss_prompt_quality'
     assert loss.inputs == ('pred', 'clip', 'prompt_features')

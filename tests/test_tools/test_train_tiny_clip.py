@@ -1,0 +1,41 @@
+"""tools/train_tiny_clip.py: trains, reports, reuses, and refuses bad options."""
+import importlib.util
+import os.path as osp
+import runpy
+import sys
+
+import pytest
+
+from spikeclip.testing import REPO_ROOT
+
+
+@pytest.fixture(scope='module')
+def main():
+    spec = importlib.util.spec_from_file_location(
+        'train_tiny_clip_tool', osp.join(REPO_ROOT, 'tools', 'train_tiny_clip.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def test_tool_trains_reports_and_reuses(main, tmp_path, capsys):
+    out = str(tmp_path / 'clip')
+    main(['--out-dir', out, '--steps', '2', '--batch-size', '4'])
+    text = capsys.readouterr().out
+    assert 'open_clip_pytorch_model.bin' in text and 'steps/s' in text
+    assert 'zero-shot top-1' in text  # evaluated through FrozenCLIP on the test regions
+    main(['--out-dir', out, '--steps', '2', '--batch-size', '4'])
+    assert 'reusing' in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(['--out-dir', out, '--steps', '0'])
+    assert '--steps must be positive' in capsys.readouterr().err
+
+
+def test_tool_names_a_bad_output_folder(tmp_path, monkeypatch):
+    taken = tmp_path / 'taken'
+    taken.write_text('not a folder')
+    monkeypatch.setattr(sys, 'argv', ['train_tiny_clip.py', '--out-dir', str(taken)])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(osp.join(REPO_ROOT, 'tools', 'train_tiny_clip.py'), run_name='__main__')
+    assert exit_info.value.code == f'error: {taken} exists and is not a folder; the tiny CLIP ' \
+        'needs a folder'

@@ -1,0 +1,50 @@
+"""The tiny CLIP's cache, and the CLIP report of a combined model."""
+import json
+import os.path as osp
+from dataclasses import replace
+
+from spikeclip.benchmarks.clip_report import clip_report, format_clip_report
+from spikeclip.models.clip import FrozenCLIP
+from spikeclip.models.clip.pretrain import REPORT_NAME, TinyCLIPRecipe
+from spikeclip.testing import REPO_ROOT
+from spikeclip.workflows.tiny_clip import ensure_tiny_clip
+
+QUICK = replace(TinyCLIPRecipe(), steps=2, batch_size=4, warmup=1)
+
+
+def test_trains_once_and_retrains_when_the_recipe_changes(tmp_path):
+    lines = []
+    first = ensure_tiny_clip(str(tmp_path), QUICK, evaluate=False, log=lines.append)
+    assert not first['reused'] and osp.isfile(first['weights'])
+    assert any('no trained tiny CLIP' in line for line in lines)
+    clip = FrozenCLIP(arch='spikeclip-tiny', pretrained=first['weights'])
+    assert clip.weights_file == first['weights']
+
+    again = ensure_tiny_clip(str(tmp_path), QUICK, evaluate=False, log=lines.append)
+    assert again['reused'] and again['recipe_hash'] == first['recipe_hash']
+    assert FrozenCLIP(arch='spikeclip-tiny', pretrained=again['weights']).weights_fingerprint \
+        == clip.weights_fingerprint
+
+    lines.clear()
+    other = ensure_tiny_clip(str(tmp_path), replace(QUICK, seed=1), evaluate=False,
+                             log=lines.append)
+    assert not other['reused'] and other['recipe_hash'] != first['recipe_hash']
+    assert any('another recipe' in line for line in lines)
+    with open(osp.join(str(tmp_path), REPORT_NAME)) as f:
+        assert json.load(f)['recipe']['seed'] == 1
+
+
+def test_clip_report_of_a_combined_model(trained_stages):
+    report = clip_report(trained_stages['combined'],
+                         osp.join(REPO_ROOT, 'configs', 'pipeline_demo.py'), num=5,
+                         batch_size=3, device='cpu')
+    assert report['samples'] == 5 and report['classes'] == 12
+    for row in ('clean', 'tfp', 'coarse', 'refined'):
+        assert 0 <= report['zero_shot'][row]['top1'] <= report['zero_shot'][row]['top5'] <= 100
+        assert 0 <= report['hq_prob'][row] <= 1
+    assert set(report['learned']) == {'coarse', 'refined'}
+    assert report['psnr']['coarse'] > 0 and 0 <= report['hq_lq_acc'] <= 100
+    assert isinstance(report['stage3_hq_up'], bool)
+    json.dumps(report)  # the demo writes it as JSON
+    text = format_clip_report(report)
+    assert 'HQ/LQ separation' in text and 'refined (stage 3)' in text
