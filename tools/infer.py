@@ -43,8 +43,11 @@ def parse_args(argv=None):
                        help='also an H.264 MP4 of the frames (default file: DIR/<stem>.mp4)')
     video.add_argument('--fps', type=float, default=30.0,
                        help='playback frame rate of the video (default: 30)')
-    video.add_argument('--batch-size', type=int, default=4,
-                       help='windows per model call (default: 4)')
+    video.add_argument('--batch-size', type=int,
+                       help='windows per model call (default: 4 on a GPU, 1 on a CPU)')
+    video.add_argument('--overlap', action=argparse.BooleanOptionalAction, default=None,
+                       help='read and write in threads of their own while the model runs '
+                       '(default: on a GPU; on a CPU they take cores from the model)')
     video.add_argument('--pad', choices=['reflect'],
                        help='also reconstruct frames too close to the ends for a full window, '
                        'mirroring the recording there (default: such frames are an error)')
@@ -67,7 +70,8 @@ def check_args(args) -> None:
     """Options of the one mode given without the other's."""
     if args.frames is None:
         given = [f'--{name.replace("_", "-")}' for name, default in (
-            ('video', None), ('pad', None), ('batch_size', 4), ('fps', 30.0))
+            ('video', None), ('pad', None), ('batch_size', None), ('overlap', None),
+            ('fps', 30.0))
             if getattr(args, name) != default]
         if given:
             verb = 'needs' if len(given) == 1 else 'need'
@@ -116,7 +120,7 @@ def main_frames(args, model):
             batch_size=args.batch_size, pad=args.pad, height=args.height, width=args.width,
             save_coarse=args.save_coarse, amp=args.amp,
             channels_last='auto' if args.channels_last is None else args.channels_last,
-            skip_errors=args.skip_errors, progress=not args.no_progress)
+            skip_errors=args.skip_errors, progress=not args.no_progress, overlap=args.overlap)
     except KeyboardInterrupt:
         raise KeyboardInterrupt('interrupted; the frames written so far are kept: rerun the same '
                                 'command to continue') from None

@@ -190,6 +190,7 @@ class _Engine:
                  channels_last: Union[str, bool] = 'auto'):
         self.model, self.ctx = prepare_for_inference(model, amp=amp, channels_last=channels_last)
         self.window = model_window(self.model)
+        self.device = next((p.device for p in self.model.parameters()), torch.device('cpu'))
         # The class names where the model classifies (a CLIP and names; a stage-1 model may
         # carry names without a CLIP).
         self.names = list(getattr(self.model, 'class_names', []) or []) \
@@ -300,9 +301,10 @@ def _prefetched(items: Iterator, depth: int = 1) -> Iterator:
 
 
 def iter_frames(model: nn.Module, path: str, frames: Union[str, range, FrameRange, None] = None,
-                *, batch_size: int = 4, pad: Optional[str] = None, height: int = 250,
-                width: int = 400, amp: str = 'auto', channels_last: Union[str, bool] = 'auto',
-                prefetch: bool = True) -> Iterator[Frame]:
+                *, batch_size: Optional[int] = None, pad: Optional[str] = None,
+                height: int = 250, width: int = 400, amp: str = 'auto',
+                channels_last: Union[str, bool] = 'auto',
+                prefetch: Optional[bool] = None) -> Iterator[Frame]:
     """Reconstruct every STEP-th frame of a recording, streamed: yields a :class:`Frame` each.
 
     The recording is read window by window (never whole), ``batch_size`` windows go through the
@@ -315,11 +317,14 @@ def iter_frames(model: nn.Module, path: str, frames: Union[str, range, FrameRang
         path (str): A ``.dat`` or ``.npz`` recording.
         frames (str | range | FrameRange, optional): Centre frames ``'START:STOP[:STEP]'``;
             None: every frame a full window fits around.
-        batch_size (int): Windows per model call. Defaults to 4.
+        batch_size (int, optional): Windows per model call; None: 4 on a GPU, 1 on a CPU
+            (:func:`default_batch_size`).
         pad (str, optional): ``'reflect'``: also frames near the ends (the recording mirrored
             there). Defaults to None (such frames are an error).
         height (int): ``.dat`` frame height. Defaults to 250.
         width (int): ``.dat`` frame width. Defaults to 400.
+        prefetch (bool, optional): Read the next batch in a thread of its own; None: on a GPU
+            only (:func:`default_overlap`).
 
     Yields:
         Frame: In frame order.
@@ -332,14 +337,28 @@ def iter_frames(model: nn.Module, path: str, frames: Union[str, range, FrameRang
     _check_batch(batch_size, pad)
     frame_range = FrameRange.parse(frames)
     engine = _Engine(model, amp, channels_last)
+    batch_size = batch_size or default_batch_size(engine.device)
+    prefetch = default_overlap(engine.device) if prefetch is None else prefetch
     with SpikeReader(path, height, width) as reader, engine:
         centres = frame_range.resolve(reader, engine.window, pad)
         for _, batch in engine.groups(reader, centres, batch_size, pad, prefetch=prefetch):
             yield from batch
 
 
-def _check_batch(batch_size: int, pad: Optional[str]) -> None:
-    if not isinstance(batch_size, int) or batch_size < 1:
+def default_batch_size(device: torch.device) -> int:
+    """Windows per model call where none is given: 4 on a GPU; 1 on a CPU, where a batch of
+    250x400 windows gains nothing over single windows (README, "Recordings to high-speed video")."""
+    return 4 if torch.device(device).type == 'cuda' else 1
+
+
+def default_overlap(device: torch.device) -> bool:
+    """Whether reading and writing run in threads of their own beside the model where not said:
+    on a GPU; not on a CPU, where they take cores from the model's threads."""
+    return torch.device(device).type == 'cuda'
+
+
+def _check_batch(batch_size: Optional[int], pad: Optional[str]) -> None:
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ConfigError(f'--batch-size must be a positive integer, got {batch_size!r}')
     if pad is not None and pad not in PAD_MODES:
         raise ConfigError(f'--pad must be one of {PAD_MODES}, got {pad!r}')
@@ -686,11 +705,11 @@ class _RecordingJob:
 def infer_recordings(model: nn.Module, inputs: Sequence[str], out_dir: str,
                      frames: Union[str, range, FrameRange, None] = None, *,
                      video: Union[bool, str, None] = None, fps: float = 30.0,
-                     batch_size: int = 4, pad: Optional[str] = None, height: int = 250,
-                     width: int = 400, save_coarse: bool = False, topk: int = 5,
-                     amp: str = 'auto', channels_last: Union[str, bool] = 'auto',
+                     batch_size: Optional[int] = None, pad: Optional[str] = None,
+                     height: int = 250, width: int = 400, save_coarse: bool = False,
+                     topk: int = 5, amp: str = 'auto', channels_last: Union[str, bool] = 'auto',
                      skip_errors: bool = False, progress: bool = False,
-                     overlap: bool = True) -> List[Dict]:
+                     overlap: Optional[bool] = None) -> List[Dict]:
     """Reconstruct every STEP-th frame of each recording into a PNG folder (and a video).
 
     Per input (stems reserved for all inputs first, :func:`output_stems`):
@@ -714,12 +733,12 @@ def infer_recordings(model: nn.Module, inputs: Sequence[str], out_dir: str,
     Args:
         frames (str | range | FrameRange, optional): ``'START:STOP[:STEP]'``; None: every frame
             a full window fits around.
-        batch_size (int): Windows per model call. Defaults to 4.
+        batch_size (int, optional): Windows per model call; None: 4 on a GPU, 1 on a CPU.
         pad (str, optional): ``'reflect'`` to allow frames near the ends. Defaults to None.
         skip_errors (bool): A bad input gets an ``error`` entry and the next one is processed.
         progress (bool): A progress bar per input on stderr (frames, frames/s, time left).
-        overlap (bool): Read the next batch and write the finished frames in threads of their
-            own while the model runs. Defaults to True.
+        overlap (bool, optional): Read the next batch and write the finished frames in threads
+            of their own while the model runs; None: on a GPU only (:func:`default_overlap`).
 
     Other args as :func:`iter_frames` and :func:`~spikeclip.apis.infer_files`.
 
@@ -747,6 +766,8 @@ def infer_recordings(model: nn.Module, inputs: Sequence[str], out_dir: str,
     prepare_out_dir(out_dir)
     stems = output_stems(inputs, suffixes=('', '.mp4') if video is True else ('', ))
     engine = _Engine(model, amp, channels_last)
+    batch_size = batch_size or default_batch_size(engine.device)
+    overlap = default_overlap(engine.device) if overlap is None else overlap
     entries: List[dict] = []
     predictions = osp.join(out_dir, PREDICTIONS)
     write_predictions(predictions, entries)  # an older file never stays beside this run's frames

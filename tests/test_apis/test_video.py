@@ -282,3 +282,34 @@ def test_class_names_without_a_clip_classify_nothing(step_recording, tmp_path):
     saved = json.loads((tmp_path / 'predictions.json').read_text())[0]
     assert [f['frame'] for f in saved['per_frame']] == list(range(50, 60))
     assert all(set(f) == {'frame', 'image'} for f in saved['per_frame'])
+
+
+def test_defaults_follow_the_device(step_recording, monkeypatch, tmp_path):
+    """Without batch size or threads given: one window per model call and no reader or writer
+    threads on a CPU (where they take cores from the model); batches of 4 with threads on a GPU."""
+    from spikeclip.apis import video
+    assert (video.default_batch_size('cpu'), video.default_overlap('cpu')) == (1, False)
+    assert (video.default_batch_size('cuda'), video.default_overlap('cuda')) == (4, True)
+    calls, threaded = [], []
+    run = video._Engine.run
+    monkeypatch.setattr(video._Engine, 'run',
+                        lambda self, path, centres, windows: calls.append(len(centres)) or
+                        run(self, path, centres, windows))
+    prefetched, writer_init = video._prefetched, video._Writer.__init__
+
+    def spy_writer(self, write, depth=8, threaded=True):
+        threaded_flags.append(threaded)
+        writer_init(self, write, depth, threaded)
+
+    threaded_flags = []
+    monkeypatch.setattr(video, '_prefetched', lambda *a, **k: threaded.append(1) or
+                        prefetched(*a, **k))
+    monkeypatch.setattr(video._Writer, '__init__', spy_writer)
+    path = str(step_recording / 'step.dat')
+    frames = list(iter_frames(tfp_model(), path, '50:56', height=H, width=W))
+    infer_recordings(tfp_model(), [path], str(tmp_path / 'out'), '50:53', height=H, width=W)
+    assert [f.index for f in frames] == list(range(50, 56))
+    assert calls == [1] * 9 and not threaded and threaded_flags == [False]
+    calls.clear()
+    list(iter_frames(tfp_model(), path, '50:56', batch_size=3, prefetch=True, height=H, width=W))
+    assert calls == [3, 3] and threaded  # what is given wins
