@@ -194,19 +194,25 @@ def test_a_killed_run_continues_and_gives_the_files_of_an_unbroken_run(
     path = str(tmp_path / 'rec.dat')
     write_dat(path, spikes)
     spec = '10:190:2'  # 90 frames, 23 batches of 4
-    reference = tmp_path / 'reference'
-    infer_recordings(init_model(classifier_checkpoint, device='cpu'), [path], str(reference),
-                     spec, video=True, fps=25, height=H, width=W, save_coarse=True)
 
     (tmp_path / 'plugins').mkdir()
     (tmp_path / 'plugins' / 'slow_video_run.py').write_text(textwrap.dedent(SLOW_PLUGIN))
     env = dict(os.environ, OMP_NUM_THREADS='1', HF_HUB_OFFLINE='1', PYTHONPATH=os.pathsep.join(
         [REPO_ROOT, str(tmp_path / 'plugins'), os.environ.get('PYTHONPATH', '')]))
-    out = tmp_path / 'out'
-    cmd = [sys.executable, osp.join(REPO_ROOT, 'tools', 'infer.py'), classifier_checkpoint, path,
-           '--out-dir', str(out), '--frames', spec, '--video', '--fps', '25', '--height', str(H),
-           '--width', str(W), '--device', 'cpu', '--save-coarse', '--cfg-options',
-           'custom_imports.imports=[slow_video_run]']
+    out, reference = tmp_path / 'out', tmp_path / 'reference'
+
+    def command(out_dir):
+        return [sys.executable, osp.join(REPO_ROOT, 'tools', 'infer.py'), classifier_checkpoint,
+                path, '--out-dir', str(out_dir), '--frames', spec, '--video', '--fps', '25',
+                '--height', str(H), '--width', str(W), '--device', 'cpu', '--save-coarse',
+                '--batch-size', '4', '--cfg-options', 'custom_imports.imports=[slow_video_run]']
+
+    # The unbroken run, in the same settings (threads included: class scores are compared to
+    # the last digit).
+    unbroken = subprocess.run(command(reference), cwd=REPO_ROOT, env=env, capture_output=True,
+                              text=True, timeout=300)
+    assert unbroken.returncode == 0, unbroken.stderr[-3000:]
+    cmd = command(out)
 
     def start_and_stop(sig, min_pngs):
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
