@@ -98,18 +98,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f'interrupted; the finished inputs are listed in '
                                 f'{args.out_dir}/predictions.json') from None
-    failed = [r for r in results if 'error' in r]
     for r in results:
         if 'error' not in r:
             top = f" -> {r['topk'][0]['name']} ({r['topk'][0]['score']:.2f})" if 'topk' in r else ''
             print(f"{r['input']}: {r['image']}{top}")
-    print(f'predictions: {args.out_dir}/predictions.json')
-    if failed:
-        for r in failed:
-            print(f"skipped {r['error']}", file=sys.stderr)
-        raise SpikeCLIPError(f'{len(failed)} of {len(results)} inputs could not be processed '
-                             '(listed above and in predictions.json)')
-    return results
+    return report_failures(args, results)
 
 
 def main_frames(args, model):
@@ -124,7 +117,6 @@ def main_frames(args, model):
     except KeyboardInterrupt:
         raise KeyboardInterrupt('interrupted; the frames written so far are kept: rerun the same '
                                 'command to continue') from None
-    failed = [r for r in results if 'error' in r]
     for r in results:
         if 'error' not in r:
             video = f" and {r['video']}" if 'video' in r else ''
@@ -132,7 +124,14 @@ def main_frames(args, model):
             label = (f" -> {clip['topk'][0]['name']} ({clip['topk'][0]['score']:.2f}, top-1 of "
                      f"{clip['agreement']:.0%} of the frames)" if clip else '')
             print(f"{r['input']}: {r['count']} frames in {r['folder']}/{video}{label}")
+    return report_failures(args, results)
+
+
+def report_failures(args, results):
+    """Name predictions.json, list the inputs that failed (``--skip-errors``) and end with an
+    error if any did."""
     print(f'predictions: {args.out_dir}/predictions.json')
+    failed = [r for r in results if 'error' in r]
     if failed:
         for r in failed:
             print(f"skipped {r['error']}", file=sys.stderr)

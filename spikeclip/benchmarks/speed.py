@@ -44,6 +44,7 @@ from ..utils.device import (
     check_device,
     cuda_peak_memory_mib,
     current_nvml_device,
+    device_name,
     peak_rss_mib,
     reset_cuda_peak_memory,
 )
@@ -393,7 +394,7 @@ def _run(source, batch_size, height, width, frames, iters, warmup, device, amp, 
         'checkpoint', model=type(model).__name__,
         encoder=type(model.encoder).__name__,
         refiner=type(model.refiner).__name__ if refiner is not None else None,
-        device=str(dev), device_name=_device_name(dev), threads=torch.get_num_threads(),
+        device=str(dev), device_name=device_name(dev), threads=torch.get_num_threads(),
         torch=torch.__version__, numpy=np.__version__, python=platform.python_version(),
         cpu_capability=torch.backends.cpu.get_cpu_capability(), native_bf16=native_bf16(dev),
         amp_requested=amp, channels_last_requested=channels_last, compile=bool(compile),
@@ -511,7 +512,7 @@ def compare_coarse(sources: Sequence[str],
         first = entries[_parse_labelled(sources[0])[0]]
         for entry in entries.values():
             entry['ratio_to_first'] = entry['p50_ms'] / first['p50_ms']
-        meta = dict(device=str(dev), device_name=_device_name(dev),
+        meta = dict(device=str(dev), device_name=device_name(dev),
                     threads=torch.get_num_threads(), input_hw=[height, width],
                     batch_size=batch_size, iters=iters, rounds=rounds, warmup=warmup,
                     spike_rate=spike_rate, seed=seed, torch=torch.__version__,
@@ -535,19 +536,6 @@ def format_comparison(result: dict) -> str:
                      f"{e['p90_ms']:>9.2f}{e['ratio_to_first']:>10.2f}"
                      f"{e['ratio_to_tfp']['p50_ms']:>9.1f}")
     return '\n'.join(lines)
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == 'cuda':
-        return torch.cuda.get_device_name(device)
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def format_table(result: dict) -> str:

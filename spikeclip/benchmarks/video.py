@@ -38,6 +38,7 @@ from ..apis.inference import init_model
 from ..apis.video import infer_recordings, iter_frames, model_window
 from ..engine.fast_inference import native_bf16, prepare_for_inference
 from ..fileio import check_frame_size, encode_frames
+from ..utils.device import device_name
 from ..utils.errors import ConfigError
 
 DEFAULT_BATCH_SIZE = 4  # tools/infer.py's --batch-size default
@@ -263,7 +264,7 @@ def run_video_benchmark(source: str, batch_sizes: Sequence[int] = (1, 4, 16), th
                     device=device, amp=ctx.amp, channels_last=ctx.channels_last,
                     native_bf16=native_bf16(device), frames_timed=frames,
                     torch=torch.__version__, python=platform.python_version(),
-                    cpu=_cpu_name(), cpu_count=os.cpu_count(),
+                    cpu=device_name('cpu'), cpu_count=os.cpu_count(),
                     load_average=list(os.getloadavg()) if hasattr(os, 'getloadavg') else None)
         return dict(meta=meta, throughput=throughput, overlap=overlap, profile=profile,
                     memory=memory)
@@ -271,17 +272,6 @@ def run_video_benchmark(source: str, batch_sizes: Sequence[int] = (1, 4, 16), th
         torch.set_num_threads(previous_threads)
         if tmp is not None:
             tmp.cleanup()
-
-
-def _cpu_name() -> str:
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def format_video_table(result: dict) -> str:

@@ -4,6 +4,7 @@ Each reader says plainly when its figure cannot be measured here (``None`` or
 :class:`NvmlUnavailable`), so a caller can report what is missing once and carry on.
 """
 import os
+import platform
 import sys
 from typing import Callable, Dict, Optional, Union
 
@@ -188,3 +189,18 @@ class NvmlReader:
 
 def _nvml_reason(e: Exception) -> str:
     return f'{type(e).__name__}: {e}'
+
+
+def device_name(device: Union[str, torch.device]) -> str:
+    """The GPU's name for a CUDA device, else the CPU's model name (benchmark reports)."""
+    device = torch.device(device)
+    if device.type == 'cuda':
+        return torch.cuda.get_device_name(device)
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
