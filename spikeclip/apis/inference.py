@@ -17,8 +17,9 @@ from ..models.stages.base import load_stage_checkpoint
 from ..registry import MODELS
 from ..utils.atomic import atomic_save_image, atomic_write_json, remove_stale_temporaries
 from ..utils.checkpoint import load_checkpoint_file
-from ..utils.device import check_device, default_device  # noqa: F401  (re-exported)
+from ..utils.device import check_device
 from ..utils.errors import CheckpointError, ConfigError, SpikeCLIPError, SpikeFormatError
+from ..utils.image import to_uint8
 
 
 def _model_options(cfg_options: Optional[dict], checkpoint: str) -> dict:
@@ -162,15 +163,6 @@ def load_window(path: str, window: Optional[int], frame: Optional[int] = None,
     if ext == '.dat':
         return read_dat(path, height, width, start, stop - start)
     return read_npz(path, require_label=False, start=start, num_frames=stop - start).spikes
-
-
-def to_uint8(img: Union[torch.Tensor, np.ndarray]) -> np.ndarray:
-    """A model image (spike rates, ``[..., H, W]`` with one channel) as the ``[H, W]`` uint8 of
-    the PNGs: ``round(255 * clamp(img, 0, 1))``. Every image and video frame goes through it."""
-    if isinstance(img, np.ndarray):
-        img = torch.from_numpy(img)
-    return (img.float().clamp(0, 1).reshape(img.shape[-2:]).cpu().numpy() * 255 +
-            0.5).astype(np.uint8)
 
 
 # Output file names stay within the usual 255-byte limit: a stem longer than this is cut and
