@@ -12,7 +12,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from ..engine.fast_inference import cached_prompt_features, prepare_for_inference, to_float32
-from ..fileio import center_window, dat_num_frames, npz_num_frames, read_dat, read_npz
+from ..fileio import dat_num_frames, npz_num_frames, read_dat, read_npz, window_bounds
 from ..models.stages.base import load_stage_checkpoint
 from ..registry import MODELS
 from ..utils.atomic import atomic_save_image, atomic_write_json, remove_stale_temporaries
@@ -159,7 +159,7 @@ def load_window(path: str, window: Optional[int], frame: Optional[int] = None,
                                f'recording holds only {what}')
     if frame is not None and not 0 <= frame < total:
         raise SpikeFormatError(f'{path}: --frame {frame} is outside the {total} frames')
-    start, stop = center_window(total, window, frame)
+    start, stop = window_bounds(total, window, frame)
     if ext == '.dat':
         return read_dat(path, height, width, start, stop - start)
     return read_npz(path, require_label=False, start=start, num_frames=stop - start).spikes

@@ -12,7 +12,7 @@ from typing import Optional
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..fileio import center_window, dat_num_frames, read_dat
+from ..fileio import dat_num_frames, read_dat, window_bounds
 from ..registry import DATASETS
 from ..utils.errors import ConfigError, SpikeFormatError
 from ..utils.image import read_grey
@@ -118,7 +118,7 @@ class PairedSpikeDataset(Dataset):
     def __getitem__(self, idx: int) -> dict:
         name = self.names[idx]
         dat, png = self.paths(name)
-        start, stop = center_window(self.frames[name], self.window, self.center)
+        start, stop = window_bounds(self.frames[name], self.window, self.center)
         spikes = read_dat(dat, self.height, self.width, start=start, num_frames=stop - start)
         gt = read_grey(png)
         rows, cols = center_crop_slices(self.height, self.width, self.crop_size, dat)

@@ -21,7 +21,7 @@ from typing import List, Optional, Sequence, Union
 
 from torch.utils.data import Dataset
 
-from ..fileio import center_window, read_npz
+from ..fileio import read_npz, window_bounds
 from ..registry import DATASETS
 from ..utils.errors import ConfigError, SpikeFormatError
 from .base import center_crop_slices, load_class_names, pack_item
@@ -164,7 +164,7 @@ class UHSRDataset(Dataset):
         if self.num_frames is not None and self.num_frames > spikes.shape[0]:
             raise SpikeFormatError(f'{path}: num_frames={self.num_frames} requested but the file '
                                    f'holds {spikes.shape[0]} frames')
-        start, stop = center_window(spikes.shape[0], self.num_frames)
+        start, stop = window_bounds(spikes.shape[0], self.num_frames)
         rows, cols = center_crop_slices(*spikes.shape[1:], self.crop_size, path)
         return pack_item(spikes[start:stop, rows, cols], idx, label=record.label,
                          label_name=self.classes[record.label], spike_path=path)
