@@ -9,7 +9,7 @@ from ..models.stages.base import load_stage_checkpoint, sub_state_dict
 from ..pretrained import source_reference
 from ..registry import MODELS
 from ..utils.atomic import atomic_torch_save
-from ..utils.checkpoint import load_checkpoint_file
+from ..utils.checkpoint import load_checkpoint_file, load_weights
 from ..utils.env import collect_env
 from ..utils.errors import CheckpointError
 
@@ -71,10 +71,8 @@ def combine_checkpoints(coarse: str, prompt: str, refine: str, out: str) -> dict
     state.update({f'refiner.{k}': v for k, v in sub_state_dict(r_sd, 'refiner').items()})
     with DefaultScope.overwrite_default_scope('spikeclip'):
         model = MODELS.build(model_cfg)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise CheckpointError(f'the stage weights do not fit the combined model: {e}') from e
+    load_weights(model, state, f'the stage checkpoints {coarse}, {prompt}, {refine}',
+                 'the combined model')
     sources = {}
     for stage, path in (('coarse', coarse), ('prompt', prompt), ('refine', refine)):
         meta = load_checkpoint_file(path).get('meta', {})

@@ -2,7 +2,6 @@
 import hashlib
 import os
 import os.path as osp
-import re
 import time
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -16,7 +15,7 @@ from ..fileio import dat_num_frames, npz_num_frames, read_dat, read_npz, window_
 from ..models.stages.base import load_stage_checkpoint
 from ..registry import MODELS
 from ..utils.atomic import atomic_save_image, atomic_write_json, remove_stale_temporaries
-from ..utils.checkpoint import load_checkpoint_file
+from ..utils.checkpoint import load_checkpoint_file, load_weights
 from ..utils.device import check_device
 from ..utils.errors import CheckpointError, ConfigError, SpikeCLIPError, SpikeFormatError
 from ..utils.image import to_uint8
@@ -110,24 +109,8 @@ def init_model(checkpoint: str, config: Optional[str] = None, device: Optional[s
         raise CheckpointError(f'{checkpoint}: the weights hold NaN or Inf values ({bad[0]}'
                               f'{f" and {len(bad) - 1} more" if len(bad) > 1 else ""}); the '
                               'training that wrote them diverged')
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise CheckpointError(f'{checkpoint}: the weights do not fit the model '
-                              f'{model_cfg.get("type")}: {_summary(e)}') from e
+    load_weights(model, state, checkpoint, f'the model {model_cfg.get("type")}')
     return model.to(device).eval()
-
-
-def _summary(error: RuntimeError) -> str:
-    """torch's load_state_dict error, with long key lists shortened."""
-    lines = []
-    for line in str(error).splitlines():
-        keys = re.findall(r'"([^"]+)"', line)
-        if len(keys) > 4:
-            head = line.split(':')[0].strip()
-            line = f'{head}: {len(keys)} keys ({", ".join(keys[:3])}, ...)'
-        lines.append(line.strip())
-    return ' '.join(lines)
 
 
 def load_window(path: str, window: Optional[int], frame: Optional[int] = None,

@@ -9,7 +9,7 @@ from mmengine.model import BaseModel
 from torch import nn
 
 from ...registry import LOSSES, MODELS
-from ...utils.checkpoint import load_checkpoint_file
+from ...utils.checkpoint import load_checkpoint_file, load_weights
 from ...utils.errors import CheckpointError, ConfigError, NonFiniteLossError
 
 STAGE_TITLES = {
@@ -158,11 +158,7 @@ def load_part(module: nn.Module, state_dict: dict, prefix: str, source: str) -> 
     part = sub_state_dict(state_dict, prefix)
     if not part:
         raise CheckpointError(f'{source} holds no weights for {prefix!r}')
-    try:
-        module.load_state_dict(part, strict=True)
-    except RuntimeError as e:
-        raise CheckpointError(f'{source}: the {prefix!r} weights do not fit the model '
-                              f'({type(module).__name__}): {e}') from e
+    load_weights(module, part, source, f"the model's {prefix!r} part ({type(module).__name__})")
 
 
 def to_plain(cfg):
