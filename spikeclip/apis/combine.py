@@ -6,9 +6,9 @@ from mmengine.registry import DefaultScope
 
 from ..models.clip.frozen_clip import check_clip_identity
 from ..models.stages.base import load_stage_checkpoint, sub_state_dict
+from ..models.stages.checkpoint_meta import save_model_file, stage_meta
 from ..pretrained import source_reference
 from ..registry import MODELS
-from ..utils.atomic import atomic_torch_save
 from ..utils.checkpoint import load_checkpoint_file, load_weights
 from ..utils.env import collect_env
 from ..utils.errors import CheckpointError
@@ -78,8 +78,7 @@ def combine_checkpoints(coarse: str, prompt: str, refine: str, out: str) -> dict
         meta = load_checkpoint_file(path).get('meta', {})
         sources[stage] = dict(path=source_reference(path), config=meta.get('cfg'),
                               epoch=meta.get('epoch'), iter=meta.get('iter'))
-    meta = dict(spikeclip=dict(stage='pipeline', model=model_cfg,
-                               class_names=list(model_cfg.get('class_names') or []),
-                               sources=sources, env=collect_env()))
-    atomic_torch_save(dict(meta=meta, state_dict=model.state_dict()), out)
+    save_model_file(out, model.state_dict(), stage_meta('pipeline', model_cfg,
+                                                        model_cfg.get('class_names'), sources,
+                                                        env=collect_env()))
     return model_cfg

@@ -87,8 +87,9 @@ def init_model(checkpoint: str, config: Optional[str] = None, device: Optional[s
         state = ckpt.get('state_dict', ckpt)
         from ..engine.runner import load_config
         from ..models.stages.base import STAGE_TITLES, stage_of
+        from ..models.stages.checkpoint_meta import read_meta
         model_cfg = load_config(config, options).model.to_dict()
-        stored = ((ckpt.get('meta') or {}).get('spikeclip') or {}).get('stage')
+        stored = read_meta(ckpt).get('stage')
         wanted = stage_of(model_cfg.get('type'))
         if stored in STAGE_TITLES and wanted is not None and stored != wanted:
             raise CheckpointError(f'{checkpoint} is a checkpoint of {STAGE_TITLES[stored]}, but '

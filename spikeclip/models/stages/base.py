@@ -125,13 +125,14 @@ def load_stage_checkpoint(path: str, expected: Union[str, Tuple[str, ...]] = tup
             stored model config that could build anything but the toolkit's registered parts.
     """
     from ...pretrained import resolve_checkpoint
+    from .checkpoint_meta import read_meta
     from .stored_config import prepare_stored_model_cfg
     path = resolve_checkpoint(path)  # pretrained:<name> -> its file (relative paths resolve there)
     expected = (expected, ) if isinstance(expected, str) else tuple(expected)
     ckpt = load_checkpoint_file(path)
-    info = (ckpt.get('meta') or {}).get('spikeclip')
+    info = read_meta(ckpt)
     wanted = ' or '.join(STAGE_TITLES[s] for s in expected)
-    if not isinstance(info, dict) or 'stage' not in info or 'model' not in info:
+    if 'stage' not in info or 'model' not in info:
         raise CheckpointError(f'{path} is not a SpikeCLIP stage checkpoint (no meta.spikeclip); '
                               f'expected {wanted}')
     if info['stage'] not in expected:
