@@ -18,6 +18,7 @@ import torch
 
 from spikeclip.benchmarks.quality import (
     REALISTIC_TESTSETS,
+    config_test_set,
     evaluate_methods,
     format_table,
     realistic_testsets,
@@ -64,16 +65,6 @@ def load_models(specs, device):
     return models, ctx
 
 
-def config_testset(path):
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-
-    from spikeclip.registry import DATASETS
-    cfg = Config.fromfile(path)
-    with DefaultScope.overwrite_default_scope('spikeclip'):
-        return DATASETS.build(cfg.test_dataloader.dataset.to_dict())
-
-
 def main(argv=None):
     args = parse_args(argv)
     set_offline(args.offline)
@@ -85,7 +76,7 @@ def main(argv=None):
         **size))
     sets = realistic_testsets(cache, args.sets, **size)
     for cfg in args.config:
-        sets[osp.splitext(osp.basename(cfg))[0] + ' test split'] = config_testset(cfg)
+        sets[osp.splitext(osp.basename(cfg))[0] + ' test split'] = config_test_set(cfg)
     results = {}
     with ctx:
         for name, ds in sets.items():

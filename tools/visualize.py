@@ -22,6 +22,7 @@ from spikeclip.registry import DATASETS
 from spikeclip.utils.atomic import atomic_save_image
 from spikeclip.utils.cli import run_cli
 from spikeclip.utils.errors import SpikeCLIPError
+from spikeclip.utils.image import to_uint8
 
 HEADER = 12  # pixels of the caption line
 
@@ -49,7 +50,7 @@ def make_grid(item: dict, tfp: TFP, tfi: TFI) -> np.ndarray:
     h, w = spikes.shape[-2:]
     grid = np.full((HEADER + h, len(panels) * (w + 2)), 255, np.uint8)
     for i, img in enumerate(panels.values()):
-        grid[HEADER:, i * (w + 2):i * (w + 2) + w] = (img[0, 0].clamp(0, 1) * 255).byte().numpy()
+        grid[HEADER:, i * (w + 2):i * (w + 2) + w] = to_uint8(img)
     canvas = Image.fromarray(grid)
     label = sample.metainfo.get('label_name') or 'no class'
     ImageDraw.Draw(canvas).text((1, 0), f'{label}: {" | ".join(panels)}', fill=0)

@@ -6,10 +6,10 @@ from mmengine.registry import DefaultScope
 
 from ..models.clip.frozen_clip import check_clip_identity
 from ..models.stages.base import load_stage_checkpoint, sub_state_dict
+from ..models.stages.checkpoint_meta import save_model_file, stage_meta
 from ..pretrained import source_reference
 from ..registry import MODELS
-from ..utils.atomic import atomic_torch_save
-from ..utils.checkpoint import load_checkpoint_file
+from ..utils.checkpoint import load_checkpoint_file, load_weights
 from ..utils.env import collect_env
 from ..utils.errors import CheckpointError
 
@@ -71,17 +71,14 @@ def combine_checkpoints(coarse: str, prompt: str, refine: str, out: str) -> dict
     state.update({f'refiner.{k}': v for k, v in sub_state_dict(r_sd, 'refiner').items()})
     with DefaultScope.overwrite_default_scope('spikeclip'):
         model = MODELS.build(model_cfg)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise CheckpointError(f'the stage weights do not fit the combined model: {e}') from e
+    load_weights(model, state, f'the stage checkpoints {coarse}, {prompt}, {refine}',
+                 'the combined model')
     sources = {}
     for stage, path in (('coarse', coarse), ('prompt', prompt), ('refine', refine)):
         meta = load_checkpoint_file(path).get('meta', {})
         sources[stage] = dict(path=source_reference(path), config=meta.get('cfg'),
                               epoch=meta.get('epoch'), iter=meta.get('iter'))
-    meta = dict(spikeclip=dict(stage='pipeline', model=model_cfg,
-                               class_names=list(model_cfg.get('class_names') or []),
-                               sources=sources, env=collect_env()))
-    atomic_torch_save(dict(meta=meta, state_dict=model.state_dict()), out)
+    save_model_file(out, model.state_dict(), stage_meta('pipeline', model_cfg,
+                                                        model_cfg.get('class_names'), sources,
+                                                        env=collect_env()))
     return model_cfg

@@ -2,7 +2,6 @@
 import hashlib
 import os
 import os.path as osp
-import re
 import time
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -12,13 +11,14 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from ..engine.fast_inference import cached_prompt_features, prepare_for_inference, to_float32
-from ..fileio import center_window, dat_num_frames, npz_num_frames, read_dat, read_npz
+from ..fileio import dat_num_frames, npz_num_frames, read_dat, read_npz, window_bounds
 from ..models.stages.base import load_stage_checkpoint
 from ..registry import MODELS
 from ..utils.atomic import atomic_save_image, atomic_write_json, remove_stale_temporaries
-from ..utils.checkpoint import load_checkpoint_file
-from ..utils.device import check_device, default_device  # noqa: F401  (re-exported)
+from ..utils.checkpoint import load_checkpoint_file, load_weights
+from ..utils.device import check_device
 from ..utils.errors import CheckpointError, ConfigError, SpikeCLIPError, SpikeFormatError
+from ..utils.image import to_uint8
 
 
 def _model_options(cfg_options: Optional[dict], checkpoint: str) -> dict:
@@ -87,8 +87,9 @@ def init_model(checkpoint: str, config: Optional[str] = None, device: Optional[s
         state = ckpt.get('state_dict', ckpt)
         from ..engine.runner import load_config
         from ..models.stages.base import STAGE_TITLES, stage_of
+        from ..models.stages.checkpoint_meta import read_meta
         model_cfg = load_config(config, options).model.to_dict()
-        stored = ((ckpt.get('meta') or {}).get('spikeclip') or {}).get('stage')
+        stored = read_meta(ckpt).get('stage')
         wanted = stage_of(model_cfg.get('type'))
         if stored in STAGE_TITLES and wanted is not None and stored != wanted:
             raise CheckpointError(f'{checkpoint} is a checkpoint of {STAGE_TITLES[stored]}, but '
@@ -109,24 +110,8 @@ def init_model(checkpoint: str, config: Optional[str] = None, device: Optional[s
         raise CheckpointError(f'{checkpoint}: the weights hold NaN or Inf values ({bad[0]}'
                               f'{f" and {len(bad) - 1} more" if len(bad) > 1 else ""}); the '
                               'training that wrote them diverged')
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise CheckpointError(f'{checkpoint}: the weights do not fit the model '
-                              f'{model_cfg.get("type")}: {_summary(e)}') from e
+    load_weights(model, state, checkpoint, f'the model {model_cfg.get("type")}')
     return model.to(device).eval()
-
-
-def _summary(error: RuntimeError) -> str:
-    """torch's load_state_dict error, with long key lists shortened."""
-    lines = []
-    for line in str(error).splitlines():
-        keys = re.findall(r'"([^"]+)"', line)
-        if len(keys) > 4:
-            head = line.split(':')[0].strip()
-            line = f'{head}: {len(keys)} keys ({", ".join(keys[:3])}, ...)'
-        lines.append(line.strip())
-    return ' '.join(lines)
 
 
 def load_window(path: str, window: Optional[int], frame: Optional[int] = None,
@@ -158,19 +143,10 @@ def load_window(path: str, window: Optional[int], frame: Optional[int] = None,
                                f'recording holds only {what}')
     if frame is not None and not 0 <= frame < total:
         raise SpikeFormatError(f'{path}: --frame {frame} is outside the {total} frames')
-    start, stop = center_window(total, window, frame)
+    start, stop = window_bounds(total, window, frame)
     if ext == '.dat':
         return read_dat(path, height, width, start, stop - start)
     return read_npz(path, require_label=False, start=start, num_frames=stop - start).spikes
-
-
-def to_uint8(img: Union[torch.Tensor, np.ndarray]) -> np.ndarray:
-    """A model image (spike rates, ``[..., H, W]`` with one channel) as the ``[H, W]`` uint8 of
-    the PNGs: ``round(255 * clamp(img, 0, 1))``. Every image and video frame goes through it."""
-    if isinstance(img, np.ndarray):
-        img = torch.from_numpy(img)
-    return (img.float().clamp(0, 1).reshape(img.shape[-2:]).cpu().numpy() * 255 +
-            0.5).astype(np.uint8)
 
 
 # Output file names stay within the usual 255-byte limit: a stem longer than this is cut and

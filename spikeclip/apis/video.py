@@ -54,7 +54,8 @@ from ..utils.atomic import (
     remove_stale_temporaries,
 )
 from ..utils.errors import ConfigError, SpikeCLIPError, SpikeFormatError
-from .inference import PREDICTIONS, output_stems, prepare_out_dir, to_uint8
+from ..utils.image import to_uint8
+from .inference import PREDICTIONS, output_stems, prepare_out_dir
 
 RUN_RECORD = 'run.json'
 _SCORES = '.scores'  # per-frame class probabilities, appended as frames finish

@@ -95,7 +95,7 @@ def check_clip(config: str = DEFAULT_CONFIG, cfg_options: Optional[dict] = None,
     """
     from mmengine.registry import DefaultScope
 
-    from ..apis.inference import default_device, init_model
+    from ..apis.inference import init_model
     from ..datasets import load_class_names
     from ..engine.fast_inference import native_bf16
     from ..engine.runner import load_config
@@ -103,11 +103,12 @@ def check_clip(config: str = DEFAULT_CONFIG, cfg_options: Optional[dict] = None,
     from ..models.encoders import TFP
     from ..models.stages.base import build_clip, class_probs
     from ..registry import DATASETS
+    from ..utils.device import check_device
     config = find_config(config)  # the shipped config when run outside the repository
     cfg = load_config(config, cfg_options)
     if not cfg.get('model', {}).get('clip'):
         raise ConfigError(f'{config} has no model.clip to check')
-    device = torch.device(device or default_device())
+    device = torch.device(check_device(device))
     clip_cfg = Config(dict(cfg.model.clip)).to_dict()
     try:
         with DefaultScope.overwrite_default_scope('spikeclip'):

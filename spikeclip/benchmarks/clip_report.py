@@ -62,14 +62,15 @@ def clip_report(checkpoint: str, config: str, num: Optional[int] = None,
     """
     from mmengine.registry import DefaultScope
 
-    from ..apis.inference import default_device, init_model
+    from ..apis.inference import init_model
     from ..engine.runner import load_config
     from ..evaluation import psnr
     from ..models.adapters.class_prompt import zero_shot_class_features
     from ..models.encoders import TFP
     from ..models.stages.base import class_probs
     from ..registry import DATASETS
-    device = torch.device(device or default_device())
+    from ..utils.device import check_device
+    device = torch.device(check_device(device))
     model = init_model(checkpoint, device=str(device))
     for part in ('clip', 'refiner', 'hq_lq', 'class_prompt'):
         if getattr(model, part, None) is None:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..evaluation.metrics.image_quality import _FUNCS
-from ..models.encoders import TFI, TFP
+from ..models.encoders import TFI, TFP, fit_gain
 
 DEFAULT_WINDOWS = (3, 5, 9, 13, 17, 21, 29, 41, 64, 128, 200)
 
@@ -94,13 +94,23 @@ def realistic_testsets(root: str, names: Optional[Sequence[str]] = None, **kwarg
     return out
 
 
-def _fit_gain(preds: torch.Tensor, gts: torch.Tensor) -> float:
-    p, t = preds.double().flatten(), gts.double().flatten()
-    return float((p * t).sum() / (p * p).sum().clamp_min(1e-12))
+def config_test_set(config: str):
+    """The test dataset of a config (``test_dataloader.dataset``), built in the toolkit's scope.
+
+    Raises:
+        ConfigError: The config does not read (:func:`~spikeclip.engine.runner.load_config`).
+    """
+    from mmengine.registry import DefaultScope
+
+    from ..engine.runner import load_config
+    from ..registry import DATASETS
+    cfg = load_config(config)
+    with DefaultScope.overwrite_default_scope('spikeclip'):
+        return DATASETS.build(cfg.test_dataloader.dataset.to_dict())
 
 
 def _score(preds: torch.Tensor, gts: torch.Tensor, fit: bool = True) -> Dict[str, float]:
-    gain = _fit_gain(preds, gts) if fit else 1.0
+    gain = fit_gain(preds, gts) if fit else 1.0
     preds = (preds * gain).clamp(0, 1)
     psnr, ssim = _FUNCS['psnr'](preds, gts), _FUNCS['ssim'](preds, gts)
     return dict(psnr=float(psnr.mean()), ssim=float(ssim.mean()), gain=gain,
@@ -267,6 +277,7 @@ def save_grid(results: Dict[str, dict], path: str, width: int = 256) -> str:
     from PIL import Image, ImageDraw
 
     from ..utils.atomic import atomic_save_image
+    from ..utils.image import to_uint8
     rows = []
     for row, (set_name, r) in enumerate(results.items()):
         imgs = r.get('images')
@@ -279,7 +290,7 @@ def save_grid(results: Dict[str, dict], path: str, width: int = 256) -> str:
             img = imgs[label][i, 0].numpy()
             h, w = img.shape
             height = max(1, round(h * width / w))
-            pil = Image.fromarray((img * 255 + 0.5).astype(np.uint8)).resize(
+            pil = Image.fromarray(to_uint8(img)).resize(
                 (width, height), Image.Resampling.LANCZOS)
             canvas = Image.new('L', (width, height + 28), 255)
             canvas.paste(pil, (0, 28))

@@ -38,10 +38,10 @@ from ..apis.inference import init_model
 from ..apis.video import infer_recordings, iter_frames, model_window
 from ..engine.fast_inference import native_bf16, prepare_for_inference
 from ..fileio import check_frame_size, encode_frames
-from ..utils.device import device_name
+from ..utils.device import device_name, peak_rss_mib
 from ..utils.errors import ConfigError
 
-DEFAULT_BATCH_SIZE = 4  # tools/infer.py's --batch-size default
+DEFAULT_BATCH_SIZE = 4  # the batch of the profile and of the runs without reader/writer threads
 
 
 def simulate_recording(path: str, num_frames: int, height: int = 250, width: int = 400,
@@ -69,12 +69,11 @@ def simulate_recording(path: str, num_frames: int, height: int = 250, width: int
 
 def tfp_checkpoint(window: int, path: str) -> str:
     """A stage-1 checkpoint of TFP over ``window`` frames (the baseline of the same window)."""
+    from ..models.stages.checkpoint_meta import save_model_file, stage_meta
     from ..models.stages.coarse import CoarseModel
-    from ..utils.atomic import atomic_torch_save
     model = CoarseModel(encoder=dict(type='TFP', window=window),
                         data_preprocessor=dict(type='SpikeDataPreprocessor', window=window))
-    atomic_torch_save(dict(state_dict=model.state_dict(), meta=dict(
-        spikeclip=dict(stage='coarse', model=model.export_cfg()))), path)
+    save_model_file(path, model.state_dict(), stage_meta('coarse', model.export_cfg()))
     return path
 
 
@@ -336,21 +335,7 @@ def _memory_child(argv) -> None:
     model = init_model(ckpt, device=device)
     infer_recordings(model, [rec], out, frames, video=True, batch_size=int(batch),
                      height=int(h), width=int(w), amp=amp)
-    print(json.dumps(dict(peak_mib=_own_peak_mib())))
-
-
-def _own_peak_mib() -> float:
-    """This process's peak resident memory: ``VmHWM`` (Linux), else ``ru_maxrss``."""
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith('VmHWM:'):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB; bytes on macOS
-    return peak / 2**20 if platform.system() == 'Darwin' else peak / 1024
+    print(json.dumps(dict(peak_mib=peak_rss_mib())))
 
 
 if __name__ == '__main__':

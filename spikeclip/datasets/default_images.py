@@ -12,9 +12,9 @@ import warnings
 from typing import List, Tuple
 
 import numpy as np
-from PIL import Image
 
 from ..utils.errors import ConfigError
+from ..utils.image import to_grey
 
 # (class name, scikit-image loader). Images that need a network download (eagle, lily, kidney,
 # skin, ...) are left out.
@@ -35,34 +35,6 @@ DEFAULT_IMAGES = (
 DEFAULT_CLASSES = tuple(name for name, _ in DEFAULT_IMAGES)
 SHORT_SIDE = 256
 TRAIN_FRACTION = 0.7
-
-
-def to_grey(image, short_side: int = SHORT_SIDE) -> np.ndarray:
-    """Grey float image with its short side resized to ``short_side``.
-
-    Args:
-        image (np.ndarray | PIL.Image.Image): ``[H, W]``, ``[H, W, 3]`` or ``[H, W, 4]`` image
-            (uint8, bool or float in [0, 1]) or a PIL image.
-        short_side (int, optional): Target short side; None keeps the size. Defaults to 256.
-
-    Returns:
-        np.ndarray: ``[H', W']`` float32 in [0, 1].
-    """
-    if not isinstance(image, Image.Image):
-        arr = np.asarray(image)
-        if arr.dtype == np.bool_:
-            arr = arr.astype(np.uint8) * 255
-        elif arr.dtype != np.uint8:
-            arr = (np.clip(arr.astype(np.float64), 0, 1) * 255 + 0.5).astype(np.uint8)
-        image = Image.fromarray(arr)
-    image = image.convert('L')
-    if short_side is not None:
-        w, h = image.size
-        scale = short_side / min(h, w)
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        if size != (w, h):
-            image = image.resize(size, Image.Resampling.LANCZOS)
-    return np.asarray(image, dtype=np.float32) / 255.0
 
 
 @functools.lru_cache(maxsize=4)

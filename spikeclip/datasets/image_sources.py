@@ -25,9 +25,8 @@ import numpy as np
 from PIL import Image
 
 from ..utils.errors import ConfigError, SpikeCLIPError
-from .default_images import DEFAULT_IMAGES, SHORT_SIDE, TRAIN_FRACTION, split_region, to_grey
-
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
+from ..utils.image import IMAGE_EXTENSIONS, read_grey, to_grey
+from .default_images import DEFAULT_IMAGES, SHORT_SIDE, TRAIN_FRACTION, split_region
 
 # (name, package, resource): photographs and drawings that ship inside installed wheels, so they
 # load offline. Tiny images (< 200 px) and those scikit-image downloads on first use are left out.
@@ -147,8 +146,7 @@ def load_source_images(image_dir: Optional[str],
     images, bad = [], []
     for path, cls in files:
         try:
-            with Image.open(path) as im:
-                grey = to_grey(im, short_side)
+            grey = read_grey(path, short_side)
         except Exception as e:  # PIL raises UnidentifiedImageError, OSError, SyntaxError, ...
             msg = f'{path}: not a readable image ({type(e).__name__}: {e})'
             if on_bad_image == 'error':

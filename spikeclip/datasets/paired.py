@@ -9,22 +9,14 @@ import json
 import os
 from typing import Optional
 
-import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..fileio import center_window, dat_num_frames, read_dat
+from ..fileio import dat_num_frames, read_dat, window_bounds
 from ..registry import DATASETS
 from ..utils.errors import ConfigError, SpikeFormatError
+from ..utils.image import read_grey
 from .base import center_crop_slices, load_class_names, pack_item
-
-
-def read_grey_png(path: str) -> np.ndarray:
-    """A PNG as ``[H, W]`` float32 grey in [0, 1] (8- or 16-bit, grey or colour)."""
-    with Image.open(path) as im:
-        if im.mode in ('I', 'I;16', 'I;16B', 'I;16L'):  # 16-bit grey
-            return np.asarray(im, dtype=np.float32) / 65535.0
-        return np.asarray(im.convert('L'), dtype=np.float32) / 255.0
 
 
 @DATASETS.register_module()
@@ -126,9 +118,9 @@ class PairedSpikeDataset(Dataset):
     def __getitem__(self, idx: int) -> dict:
         name = self.names[idx]
         dat, png = self.paths(name)
-        start, stop = center_window(self.frames[name], self.window, self.center)
+        start, stop = window_bounds(self.frames[name], self.window, self.center)
         spikes = read_dat(dat, self.height, self.width, start=start, num_frames=stop - start)
-        gt = read_grey_png(png)
+        gt = read_grey(png)
         rows, cols = center_crop_slices(self.height, self.width, self.crop_size, dat)
         label = self.labels.get(name)
         return pack_item(spikes[:, rows, cols], idx, gt_img=gt[rows, cols], label=label,

@@ -28,6 +28,7 @@ from ..registry import DATASETS
 from ..simulation import SceneSimulator
 from ..utils.atomic import atomic_open, atomic_save_image, atomic_write_json
 from ..utils.errors import ConfigError
+from ..utils.image import to_uint8
 from .base import pack_item
 from .default_images import SHORT_SIDE, TRAIN_FRACTION
 from .image_sources import build_image_pool
@@ -262,7 +263,7 @@ def simulate_folder(images: ImageSpec,
         sample = simulator.sample(canvases[i], rng, generator, textures=canvases)
         write_dat(os.path.join(out_dir, 'spike', f'{name}.dat'), sample.spikes.numpy())
         atomic_save_image(os.path.join(out_dir, 'gt', f'{name}.png'),
-                          (sample.gt.numpy() * 255 + 0.5).astype(np.uint8))
+                          to_uint8(sample.gt))
         scenes[name] = dict(source=src.path, **sample.info)
         if src.label is not None:
             labels[name] = classes[src.label]

@@ -21,8 +21,9 @@ from typing import List, Optional, Sequence, Union
 
 from torch.utils.data import Dataset
 
-from ..fileio import center_window, read_npz
+from ..fileio import read_npz, window_bounds
 from ..registry import DATASETS
+from ..utils.deprecation import renamed_argument
 from ..utils.errors import ConfigError, SpikeFormatError
 from .base import center_crop_slices, load_class_names, pack_item
 
@@ -80,7 +81,7 @@ class UHSRDataset(Dataset):
             Defaults to ``'ucaltech'``.
         crop_size (int, optional): Centre crop to ``crop_size x crop_size`` (224 takes the
             SpikeCLIP crop ``[13:237, 13:237]`` of the 250x250 frames). Defaults to None.
-        num_frames (int, optional): Keep the centre ``num_frames`` frames; all if None.
+        window (int, optional): Keep the centre ``window`` frames; all if None.
         train_size (int): Files with stems below this number form the training split of a flat
             folder. Defaults to 5000 (the paper's split).
         val_every (int): Every ``val_every``-th training file (positions ``val_every - 1``,
@@ -91,6 +92,7 @@ class UHSRDataset(Dataset):
             Names match when, ignoring case and everything but letters and digits, one starts
             with the other (``'car_side'`` fits ``'car'``, ``'Faces_easy'`` fits ``'faces'``).
             Defaults to True.
+        num_frames (int, optional): Deprecated name of ``window``.
     """
 
     TRAIN_SIZE = 5000
@@ -101,20 +103,22 @@ class UHSRDataset(Dataset):
                  split: str = 'train',
                  classes: Union[str, Sequence[str]] = 'ucaltech',
                  crop_size: Optional[int] = None,
-                 num_frames: Optional[int] = None,
+                 window: Optional[int] = None,
                  train_size: Optional[int] = None,
                  val_every: int = 10,
-                 check_label_names: bool = True):
+                 check_label_names: bool = True,
+                 num_frames: Optional[int] = None):
         if split not in self.SPLITS:
             raise ConfigError(f'UHSRDataset split must be one of {self.SPLITS}, got {split!r}')
         if not isinstance(val_every, int) or val_every < 2:
             raise ConfigError(f'UHSRDataset val_every must be an int >= 2, got {val_every!r}')
-        if num_frames is not None and num_frames <= 0:
-            raise ConfigError(f'UHSRDataset num_frames must be positive, got {num_frames}')
+        window = renamed_argument('UHSRDataset', 'window', window, 'num_frames', num_frames)
+        if window is not None and window <= 0:
+            raise ConfigError(f'UHSRDataset window must be positive, got {window}')
         self.data_root = data_root
         self.split = split
         self.crop_size = crop_size
-        self.num_frames = num_frames
+        self.window = window
         self.train_size = self.TRAIN_SIZE if train_size is None else train_size
         self.val_every = val_every
         self.check_label_names = check_label_names
@@ -161,10 +165,10 @@ class UHSRDataset(Dataset):
                 'the list that matches the data (classes="ucaltech" or "ucifar"), or pass '
                 'check_label_names=False if the names only differ in spelling')
         spikes = record.spikes
-        if self.num_frames is not None and self.num_frames > spikes.shape[0]:
-            raise SpikeFormatError(f'{path}: num_frames={self.num_frames} requested but the file '
-                                   f'holds {spikes.shape[0]} frames')
-        start, stop = center_window(spikes.shape[0], self.num_frames)
+        if self.window is not None and self.window > spikes.shape[0]:
+            raise SpikeFormatError(f'{path}: window={self.window} frames requested but the file '
+                                   f'holds {spikes.shape[0]}')
+        start, stop = window_bounds(spikes.shape[0], self.window)
         rows, cols = center_crop_slices(*spikes.shape[1:], self.crop_size, path)
         return pack_item(spikes[start:stop, rows, cols], idx, label=record.label,
                          label_name=self.classes[record.label], spike_path=path)

@@ -7,12 +7,12 @@ from typing import List, Optional, Union
 import numpy as np
 import torch
 from mmengine.logging import print_log
+from PIL import Image
 from torch.utils.data import Dataset
 
 from ..registry import DATASETS
 from ..utils.errors import ConfigError
-
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+from ..utils.image import IMAGE_EXTENSIONS, read_grey
 
 
 def list_images(folder: str) -> List[str]:
@@ -30,19 +30,6 @@ def list_images(folder: str) -> List[str]:
         raise ConfigError(f'image folder {folder!r} holds no images '
                           f'({", ".join(IMAGE_EXTENSIONS)})')
     return files
-
-
-def load_grey(path: str, size: int) -> np.ndarray:
-    """An image as grey float32 ``[size, size]`` in [0, 1]: short side resized, centre crop."""
-    from PIL import Image
-    with Image.open(path) as im:
-        im = im.convert('L')
-        scale = size / min(im.size)
-        im = im.resize((max(size, round(im.width * scale)), max(size, round(im.height * scale))),
-                       Image.BILINEAR)
-        left, top = (im.width - size) // 2, (im.height - size) // 2
-        im = im.crop((left, top, left + size, top + size))
-        return np.asarray(im, dtype=np.float32) / 255.0
 
 
 @DATASETS.register_module()
@@ -97,7 +84,7 @@ class UnpairedImageDataset(Dataset):
             if path in self._bad:
                 continue
             try:
-                return load_grey(path, self.size)
+                return read_grey(path, self.size, Image.Resampling.BILINEAR, square=True)
             except Exception as e:  # PIL raises many types for broken files
                 if self.on_bad_image == 'error':
                     raise ConfigError(f'{path}: unreadable image ({type(e).__name__}: {e})') from e

@@ -23,8 +23,8 @@ channels_last / bf16 / both on a 2-core Sapphire Rapids CPU, 250x400 frames, bat
   kernels need it), off in fp32, so that ``amp='none'`` reproduces the plain fp32 model
   bit for bit. Pass ``channels_last=True`` for fp32 speed (LRN ~1.5x) at ~1e-6 differences.
 * Per-part exceptions: a module class may set ``supports_bf16 = False`` (kept in fp32 under
-  autocast) or ``supports_channels_last = False`` (kept contiguous); :data:`PART_DEFAULTS` holds
-  the measured exceptions of classes that do not set them. The frozen CLIP is one: its class
+  autocast) or ``supports_channels_last = False`` (kept contiguous). ``SpikingUNet`` sets the
+  second (channels_last gained it nothing); the frozen CLIP sets the first: its class
   decisions must be those of ``tools/test.py`` (fp32), and bf16 towers flip some close top-1
   decisions (docs/clip.md, "Precision"); one CLIP image forward per input is cheap next to the
   image networks at 250x400. Convolutions with one output channel
@@ -45,12 +45,6 @@ from ..utils.errors import ConfigError
 AMP_MODES = ('auto', 'bf16', 'fp16', 'none')
 _AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16, 'none': None}
 
-# Measured 'auto' exceptions for classes that do not declare them (class name -> attributes).
-# SpikingUNet: channels_last gained nothing (bf16 139 vs 142 ms, fp32 189 vs 188 ms at
-# 250x400 on 2 threads); its LIF neurons run elementwise over [T, N, C, H, W] sequences.
-PART_DEFAULTS: Dict[str, Dict[str, bool]] = {
-    'SpikingUNet': dict(supports_channels_last=False),
-}
 
 def native_bf16(device: Union[str, torch.device]) -> bool:
     """Whether ``device`` computes bf16 in hardware.
@@ -101,12 +95,9 @@ def resolve_channels_last(channels_last: Union[str, bool],
 
 
 def part_option(module: nn.Module, name: str) -> bool:
-    """A per-part ``'auto'`` exception: the class attribute ``name`` (``supports_bf16`` or
-    ``supports_channels_last``), else :data:`PART_DEFAULTS`, else True."""
-    value = getattr(type(module), name, None)
-    if value is None:
-        value = PART_DEFAULTS.get(type(module).__name__, {}).get(name, True)
-    return bool(value)
+    """A part's ``'auto'`` exception: its class attribute ``name`` (``supports_bf16`` or
+    ``supports_channels_last``), True where the class does not set it."""
+    return bool(getattr(type(module), name, True))
 
 
 class InferenceContext:
@@ -186,11 +177,6 @@ def keep_fp32(module: nn.Module) -> nn.Module:
                                       {'__module__': cls.__module__})
         module.__class__ = _FP32_CLASSES[cls]
     return module
-
-
-def is_kept_fp32(module: nn.Module) -> bool:
-    """Whether :func:`keep_fp32` was applied to ``module``."""
-    return isinstance(module, _FP32Forward)
 
 
 def _is_image_head(module: nn.Module) -> bool:

@@ -20,7 +20,7 @@ from mmengine.registry import Registry
 from mmengine.runner import Runner
 
 from ..utils.atomic import remove_stale_temporaries
-from ..utils.checkpoint import load_checkpoint_file
+from ..utils.checkpoint import load_checkpoint_file, weights_mismatch
 from ..utils.errors import CheckpointError, ConfigError
 from .patches import install_patches
 
@@ -364,9 +364,7 @@ class SpikeCLIPRunner(Runner):
         try:
             return super().load_checkpoint(filename, map_location, strict, revise_keys)
         except RuntimeError as e:
-            msg = str(e) if len(str(e)) < 800 else str(e)[:800] + ' ...'
-            raise CheckpointError(f'{filename}: the weights do not fit the model '
-                                  f'{type(self.model).__name__}: {msg}') from e
+            raise weights_mismatch(filename, f'the model {type(self.model).__name__}', e) from e
 
 
 def build_runner(cfg: Config) -> Runner:

@@ -36,9 +36,14 @@ def read_spikes(path: str,
     raise SpikeFormatError(f'{path}: unknown spike file type {ext!r}; expected .dat or .npz')
 
 
-def center_window(num_frames: int, window: Optional[int], center: Optional[int] = None):
-    """``(start, stop)`` of a ``window``-frame slice centred on ``center`` (default: the middle),
-    shifted to stay inside ``[0, num_frames)``."""
+def window_bounds(num_frames: int, window: Optional[int], center: Optional[int] = None):
+    """``(start, stop)`` of the ``window``-frame slice of a recording centred on frame
+    ``center`` (default: the middle), shifted to stay inside ``[0, num_frames)``; what a dataset,
+    the data preprocessor and single-image inference read of a recording.
+
+    Not to be confused with :func:`spikeclip.models.encoders.tfp.central_frames`, which slices
+    the middle frames out of a window tensor with TFP's own rounding (``(T - window) // 2``).
+    """
     if window is None or window >= num_frames:
         return 0, num_frames
     center = num_frames // 2 if center is None else center
@@ -48,8 +53,8 @@ def center_window(num_frames: int, window: Optional[int], center: Optional[int] 
 
 __all__ = [
     'DEFAULT_HEIGHT', 'DEFAULT_WIDTH', 'MAX_SIDE', 'PAD_MODES', 'SpikeReader', 'SpikeRecord',
-    'WindowStream', 'center_window', 'check_frame_size', 'check_regular_file',
-    'check_spike_array', 'dat_num_frames', 'decode_frames', 'encode_frames', 'frame_bytes',
-    'npz_num_frames', 'read_dat', 'read_npz', 'read_spikes', 'valid_centres', 'window_indices',
+    'WindowStream', 'check_frame_size', 'check_regular_file', 'check_spike_array',
+    'dat_num_frames', 'decode_frames', 'encode_frames', 'frame_bytes', 'npz_num_frames',
+    'read_dat', 'read_npz', 'read_spikes', 'valid_centres', 'window_bounds', 'window_indices',
     'write_dat', 'write_npz'
 ]

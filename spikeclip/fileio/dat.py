@@ -10,7 +10,7 @@ Arrays in memory are ``[T, H, W]`` uint8 with values 0/1, row 0 at the top.
 """
 import os
 import stat
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
 import numpy as np
 
@@ -188,8 +188,3 @@ def check_spike_array(spikes: np.ndarray, name: str) -> np.ndarray:
             raise SpikeFormatError(f'{name}: spikes must be binary (0/1), found values {vals}')
     return spikes.astype(np.uint8, copy=False)
 
-
-def dat_shape(path: str, height: int = DEFAULT_HEIGHT,
-              width: int = DEFAULT_WIDTH) -> Tuple[int, int, int]:
-    """``(T, H, W)`` of a ``.dat`` file."""
-    return dat_num_frames(path, height, width), height, width

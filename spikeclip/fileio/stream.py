@@ -7,7 +7,7 @@ decompressed forward from where the last read stopped, so reading a whole record
 decompresses it once). ``WindowStream`` serves the windows of increasing centre frames from a
 reader, keeping only the frames that the current window still needs.
 
-Window convention (as :func:`spikeclip.fileio.center_window`): the ``w``-frame window of centre
+Window convention (as :func:`spikeclip.fileio.window_bounds`): the ``w``-frame window of centre
 frame ``c`` is ``[c - w // 2, c - w // 2 + w)``; a full window fits around ``c`` for
 ``w // 2 <= c <= T - w + w // 2``. With ``pad='reflect'`` every frame of the recording is a
 valid centre: indices outside ``[0, T)`` are mirrored at the ends (``-1 -> 1``, ``T -> T - 2``),

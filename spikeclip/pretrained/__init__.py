@@ -76,18 +76,18 @@ def export_pretrained(checkpoint: str, out: str, provenance: dict, half: bool = 
     Raises:
         CheckpointError: Not a SpikeCLIP stage checkpoint.
     """
-    from ..utils.atomic import atomic_torch_save
+    from ..models.stages.checkpoint_meta import read_meta, save_model_file
     from ..utils.checkpoint import load_checkpoint_file
     from ..utils.errors import CheckpointError
     ckpt = load_checkpoint_file(checkpoint)
-    info = dict((ckpt.get('meta') or {}).get('spikeclip') or {})
+    info = dict(read_meta(ckpt))
     if not info.get('model') or 'state_dict' not in ckpt:
         raise CheckpointError(f'{checkpoint} is not a SpikeCLIP stage checkpoint '
                               '(no meta.spikeclip.model or state_dict)')
     state = {k: v.half() if half and v.is_floating_point() else v
              for k, v in ckpt['state_dict'].items()}
     info['provenance'] = dict(provenance)
-    atomic_torch_save(dict(state_dict=state, meta=dict(spikeclip=info)), out)
+    save_model_file(out, state, info)
     return info
 
 

@@ -10,7 +10,7 @@ MMEngine's ``HistoryBuffer.__getstate__`` also pickles its default statistics fu
 :func:`spikeclip.engine.patches.install_patches` makes the buffers pickle without those defaults
 (``__setstate__`` restores them anyway).
 """
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import numpy as np
 import torch
@@ -127,3 +127,36 @@ def load_checkpoint_file(path: str, map_location: str = 'cpu') -> Dict[str, Any]
     if not isinstance(ckpt, dict):
         raise CheckpointError(f'checkpoint {path!r} holds a {type(ckpt).__name__}, not a dict')
     return ckpt
+
+
+def weights_mismatch(source: str, target: str, error: RuntimeError) -> CheckpointError:
+    """The error for weights that do not fit a model: ``'<source>: the weights do not fit
+    <target>: <torch's message>'``, with long key lists shortened (``N keys (a, b, c, ...)``)."""
+    import re
+    lines = []
+    for line in str(error).splitlines():
+        keys = re.findall(r'"([^"]+)"', line)
+        if len(keys) > 4:
+            line = f'{line.split(":")[0].strip()}: {len(keys)} keys ({", ".join(keys[:3])}, ...)'
+        lines.append(line.strip())
+    return CheckpointError(f'{source}: the weights do not fit {target}: {" ".join(lines)}')
+
+
+def load_weights(module: torch.nn.Module, state_dict: Dict[str, Any], source: str,
+                 target: Optional[str] = None) -> None:
+    """``module.load_state_dict(state_dict, strict=True)``, the one strict load of the toolkit.
+
+    Args:
+        module (nn.Module): The model or part to load into.
+        state_dict (dict): The weights.
+        source (str): Where they come from (a file, or files), for the message.
+        target (str, optional): What they are loaded into, for the message. Defaults to
+            ``'the model <class name>'``.
+
+    Raises:
+        CheckpointError: Missing, unexpected or wrongly shaped weights (:func:`weights_mismatch`).
+    """
+    try:
+        module.load_state_dict(state_dict, strict=True)
+    except RuntimeError as e:
+        raise weights_mismatch(source, target or f'the model {type(module).__name__}', e) from e

@@ -6,14 +6,10 @@ import cv2
 import numpy as np
 import torch
 
+from ..utils.image import to_uint8
+
 PANELS = ('spike count', 'TFP', 'coarse', 'refined', 'reference')
 TITLE_HEIGHT = 28  # px of the title strip above each panel
-
-
-def _to_u8(img: torch.Tensor) -> np.ndarray:
-    """``[1, H, W]`` or ``[H, W]`` in [0, 1] -> ``[H, W]`` uint8."""
-    img = img.detach().float().cpu().reshape(img.shape[-2:]).clamp(0, 1)
-    return (img.numpy() * 255 + 0.5).astype(np.uint8)
 
 
 def _panel_images(spikes: torch.Tensor, data_sample=None,
@@ -53,7 +49,7 @@ def spike_panels(spikes: torch.Tensor, data_sample=None,
     Returns:
         list[tuple[str, np.ndarray]]: ``(title, [H, W] uint8)`` in the order of ``PANELS``.
     """
-    return [(title, _to_u8(img)) for title, img in _panel_images(spikes, data_sample, tfp_window)]
+    return [(title, to_uint8(img)) for title, img in _panel_images(spikes, data_sample, tfp_window)]
 
 
 def panel_titles(spikes: torch.Tensor, data_sample=None,

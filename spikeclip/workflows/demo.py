@@ -122,14 +122,8 @@ def run_demo(work_root: str = 'work_dirs', stage_options: Optional[Dict[str, lis
 def stage1_vs_tfp(checkpoint: str) -> dict:
     """The stage-1 model against TFP at its best window on the demo's test split (moving
     scenes of the held-out image regions), both after a least-squares gain."""
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-
     from ..apis.inference import init_model
-    from ..benchmarks.quality import compare_with_baselines
-    from ..registry import DATASETS
-    cfg = Config.fromfile(config_path('coarse_demo.py'))
-    with DefaultScope.overwrite_default_scope('spikeclip'):
-        data = DATASETS.build(cfg.test_dataloader.dataset.to_dict())
+    from ..benchmarks.quality import compare_with_baselines, config_test_set
+    data = config_test_set(config_path('coarse_demo.py'))
     model = init_model(checkpoint, device='cpu')
     return compare_with_baselines(model, data, windows=(3, 5, 9, 13, 17, 21, 29, 41))

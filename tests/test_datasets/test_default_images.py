@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 
 from spikeclip.datasets import DEFAULT_CLASSES, load_class_names, load_default_images, split_region
-from spikeclip.datasets.default_images import to_grey
 from spikeclip.utils.errors import ConfigError
 
 
@@ -34,12 +33,3 @@ def test_split_regions_are_disjoint_and_cover_the_image():
     with pytest.raises(ConfigError, match='split'):
         split_region(wide, 'val')
 
-
-def test_to_grey_handles_colour_alpha_bool_and_float():
-    rgb = np.zeros((10, 20, 3), np.uint8)
-    rgb[..., 1] = 255
-    g = to_grey(rgb, short_side=5)
-    assert g.shape == (5, 10) and np.allclose(g, 150 / 255, atol=2 / 255)  # 0.587 * 255
-    assert to_grey(np.zeros((4, 4, 4), np.uint8), None).shape == (4, 4)
-    assert to_grey(np.ones((4, 6), bool), None).min() == 1.0
-    assert np.allclose(to_grey(np.full((4, 4), 0.5), None), 0.5, atol=1 / 255)

@@ -71,13 +71,20 @@ def test_split_subfolders_used_as_they_are(tmp_path):
 
 
 def test_crop_and_frames(flat):
-    ds = UHSRDataset(flat, 'train', classes='ucifar', crop_size=8, num_frames=4, train_size=8)
+    ds = UHSRDataset(flat, 'train', classes='ucifar', crop_size=8, window=4, train_size=8)
     spikes = ds[5]['inputs']
     assert spikes.shape == (4, 8, 8)
     # the centre 4 of 8 frames are frames 2..5; file 5 fires in frame 5, the marker is cropped
     assert spikes[3].all() and not spikes[:3].any()
-    with pytest.raises(SpikeFormatError, match='num_frames=9'):
-        UHSRDataset(flat, classes='ucifar', num_frames=9, train_size=8)[0]
+    with pytest.raises(SpikeFormatError, match='window=9'):
+        UHSRDataset(flat, classes='ucifar', window=9, train_size=8)[0]
+    # the old name (the same length as PairedSpikeDataset's window) still works, with a warning
+    with pytest.warns(DeprecationWarning, match='num_frames is deprecated, use window'):
+        old = UHSRDataset(flat, 'train', classes='ucifar', crop_size=8, num_frames=4,
+                          train_size=8)
+    assert torch.equal(old[5]['inputs'], spikes)
+    with pytest.raises(ConfigError, match='window=3 and num_frames=4 disagree'):
+        UHSRDataset(flat, classes='ucifar', window=3, num_frames=4, train_size=8)
     with pytest.raises(ConfigError, match='crop_size=20'):
         UHSRDataset(flat, classes='ucifar', crop_size=20, train_size=8)[0]
 

@@ -1,10 +1,7 @@
-"""bf16 autocast training on CPU, and channels-last models."""
-from types import SimpleNamespace
-
+"""bf16 autocast training on CPU."""
 import torch
 from torch import nn
 
-from spikeclip.engine.hooks import MemoryFormatHook
 from spikeclip.engine.optim_wrapper import BF16OptimWrapper
 
 
@@ -23,13 +20,3 @@ def test_forward_runs_in_bf16_and_weights_stay_fp32():
     with off.optim_context(model):
         assert model(x).dtype == torch.float32
 
-
-def test_memory_format_hook_converts_conv_weights():
-    model = nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU(), nn.Conv2d(4, 1, 1))
-    runner = SimpleNamespace(model=model)
-    MemoryFormatHook(channels_last=False).before_train(runner)
-    assert not model[0].weight.is_contiguous(memory_format=torch.channels_last)
-    MemoryFormatHook().before_train(runner)
-    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
-    x = torch.randn(1, 2, 8, 8)
-    assert torch.allclose(model(x), model(x.contiguous(memory_format=torch.channels_last)))

@@ -5,8 +5,8 @@ import pytest
 from spikeclip.fileio import (
     SpikeReader,
     WindowStream,
-    center_window,
     valid_centres,
+    window_bounds,
     window_indices,
     write_dat,
     write_npz,
@@ -50,7 +50,7 @@ def test_windows_match_the_single_window_convention_and_read_each_frame_once(rec
         centres = valid_centres(60, window)
         assert (centres.start, centres.stop) == (5, 55)
         for c in centres[::step]:
-            start, stop = center_window(60, window, c)  # what single-image inference reads
+            start, stop = window_bounds(60, window, c)  # what single-image inference reads
             np.testing.assert_array_equal(stream.get(c), spikes[start:stop])
         needed = {f for c in centres[::step] for f in range(c - 5, c + 6)}
         assert reader.frames_read == len(needed)  # overlapping frames are not read twice

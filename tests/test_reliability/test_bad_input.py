@@ -26,7 +26,6 @@ from spikeclip.apis import init_model
 from spikeclip.apis.combine import combine_checkpoints
 from spikeclip.datasets import UnpairedImageDataset
 from spikeclip.engine import build_runner, load_config
-from spikeclip.engine.hooks.class_names_check_hook import check_class_names
 from spikeclip.fileio import frame_bytes, write_dat
 from spikeclip.testing import REPO_ROOT, tiny_options
 from spikeclip.utils.checkpoint import load_checkpoint_file
@@ -153,13 +152,6 @@ def test_class_list_of_another_length_than_the_data_stops_the_run(tmp_path):
                        r"\(labels 0-1: \['cats', 'dogs'\]\)"):
         runner.train()
     assert not list((tmp_path / 'work').glob('*.pth'))  # stopped before the first step
-
-
-def test_class_lists_of_one_length_with_other_names_warn():
-    assert check_class_names(['a', 'b'], ['a', 'b'], 'train', 'D') is None
-    assert check_class_names([], ['a', 'b'], 'train', 'D') is None  # a model without classes
-    warning = check_class_names(['cat', 'dog'], ['cat', 'wolf'], 'test', 'UHSRDataset')
-    assert "label 1: 'dog' (model) vs 'wolf' (data)" in warning
 
 
 # --------------------------------------------------------------------------- checkpoints

@@ -3,6 +3,7 @@ import os.path as osp
 
 from mmengine.hooks import Hook
 
+from ...models.stages.checkpoint_meta import stage_meta, write_meta
 from ...models.stages.stored_config import absolute_paths
 from ...registry import HOOKS
 from ...utils.atomic import atomic_write_json
@@ -16,7 +17,8 @@ class StageInfoHook(Hook):
     and git commit.
 
     * ``<work_dir>/env.json`` at the start of the run.
-    * ``checkpoint['meta']['spikeclip']`` in every checkpoint: ``stage``, ``model`` (the config
+    * ``checkpoint['meta']['spikeclip']`` (:mod:`~spikeclip.models.stages.checkpoint_meta`) in
+      every checkpoint: ``stage``, ``model`` (the config
       that rebuilds the model without earlier-stage files, its CLIP weight file an absolute path
       so that the checkpoint loads from any directory), ``class_names``, ``sources`` (the
       earlier-stage checkpoints it was built from), ``seed``, ``env``.
@@ -31,12 +33,11 @@ class StageInfoHook(Hook):
         model = unwrapped_model(runner)
         if self._env is None:
             self._env = collect_env()
-        return dict(stage=getattr(model, 'stage', None),
-                    model=absolute_paths(model.export_cfg()) if hasattr(model, 'export_cfg')
-                    else None,
-                    class_names=list(getattr(model, 'class_names', []) or []),
-                    sources=dict(getattr(model, 'sources', {}) or {}),
-                    seed=runner.seed, env=self._env)
+        return stage_meta(getattr(model, 'stage', None),
+                          absolute_paths(model.export_cfg()) if hasattr(model, 'export_cfg')
+                          else None,
+                          getattr(model, 'class_names', None), getattr(model, 'sources', None),
+                          seed=runner.seed, env=self._env)
 
     def before_run(self, runner) -> None:
         if runner.rank == 0:
@@ -45,7 +46,7 @@ class StageInfoHook(Hook):
                               dict(seed=info['seed'], stage=info['stage'], **info['env']))
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        checkpoint.setdefault('meta', {})['spikeclip'] = self._info(runner)
+        write_meta(checkpoint, self._info(runner))
         # MMEngine stores every message-hub key with its "resume me" flag and, on --resume,
         # warns about each flagged False (e.g. DeviceMetricsHook's figures) that the new run
         # has not logged yet; keys that are not resumed need not be stored at all.

@@ -32,6 +32,7 @@ from open_clip.transformer import text_global_pool
 from torch import Tensor, nn
 
 from spikeclip.registry import MODELS
+from spikeclip.utils.checkpoint import load_weights
 from spikeclip.utils.errors import CheckpointError, ConfigError
 
 from . import tiny  # noqa: F401  (registers the 'spikeclip-tiny' architecture)
@@ -275,11 +276,7 @@ def load_state_dict_into(model: nn.Module, state_dict: Dict[str, Tensor], source
     state = convert_state_dict(model, state)
     if 'logit_scale' in state and state['logit_scale'].ndim != model.logit_scale.ndim:
         state['logit_scale'] = state['logit_scale'].reshape(model.logit_scale.shape)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise CheckpointError(f'{source}: the weights do not fit the arch: '
-                              f'{str(e).splitlines()[0]} ...') from e
+    load_weights(model, state, source, 'the CLIP architecture')
 
 
 @contextmanager

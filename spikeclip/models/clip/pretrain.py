@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from open_clip.transformer import text_global_pool
 from torch import nn
 
+from ...datasets.base import load_prompt_names
 from ...datasets.captioned_views import (
     DegradationConfig,
     ViewConfig,
@@ -216,7 +217,7 @@ def train_tiny_clip(out_dir: str, recipe: TinyCLIPRecipe = TinyCLIPRecipe(),
         NonFiniteLossError: The loss became NaN or Inf (nothing is written).
     """
     sampler = ViewSampler(images, 'train', recipe.views)
-    prompt_names = [c.replace('_', ' ') for c in sampler.classes]
+    prompt_names = list(load_prompt_names(sampler.classes))
     g = torch.Generator().manual_seed(recipe.seed)
     with torch.random.fork_rng(devices=[]), _no_random_init_notice():
         torch.manual_seed(recipe.seed)
@@ -335,12 +336,12 @@ def evaluate_views(clip: nn.Module, num: int = 240, split: str = 'test', seed: i
         ``hq_lq_acc`` (percent of clean views closer to the high-quality text and degraded
         ones to the low-quality text), ``hq_prob_clean``, ``hq_prob_degraded``.
     """
+    from ..adapters.class_prompt import zero_shot_class_features
     sampler = ViewSampler(images, split, views)
     g = torch.Generator().manual_seed(seed)
     clean, labels = sampler.sample(num, g)
     degraded = degrade_like_spikes(clean, g, degradation)
-    names = [c.replace('_', ' ') for c in sampler.classes]
-    classes = clip.encode_text([template.format(n) for n in names])
+    classes = zero_shot_class_features(clip, sampler.classes, template)
     quality = clip.encode_text(list(quality_texts))
     out = {}
     hq = {}

@@ -4,7 +4,7 @@ from typing import Optional, Sequence, Union
 import torch
 from mmengine.model import BaseDataPreprocessor
 
-from ...fileio import center_window
+from ...fileio import window_bounds
 from ...registry import MODELS
 from ...utils.errors import SpikeFormatError
 
@@ -37,7 +37,7 @@ class SpikeDataPreprocessor(BaseDataPreprocessor):
         if self.window is not None and t < self.window:
             raise SpikeFormatError(f'the model needs a window of {self.window} frames but the '
                                    f'input has only {t} frames')
-        start, stop = center_window(t, self.window, self.center)
+        start, stop = window_bounds(t, self.window, self.center)
         return spikes[:, start:stop]
 
     def forward(self, data: dict, training: bool = False) -> dict:

@@ -112,6 +112,11 @@ class SpikingUNet(nn.Module):
         in_frames (int, optional): Deprecated name of ``window``.
     """
 
+    # Inference (spikeclip.engine.fast_inference) keeps it contiguous under channels_last: its
+    # LIF neurons run elementwise over [T, N, C, H, W] sequences, and channels_last gained
+    # nothing (docs/architecture.md, "Measurements behind defaults").
+    supports_channels_last = False
+
     def __init__(self,
                  window: Optional[int] = None,
                  num_bins: int = 5,

@@ -15,7 +15,7 @@ from spikeclip.utils.errors import ConfigError, SpikeFormatError
 from .utils import check_spikes
 
 
-def center_window(spikes: torch.Tensor, window: Optional[int]) -> torch.Tensor:
+def central_frames(spikes: torch.Tensor, window: Optional[int]) -> torch.Tensor:
     """The centre ``window`` frames of a spike window (all of them if ``window`` is None).
 
     Args:
@@ -67,7 +67,7 @@ class TFP(nn.Module):
             torch.Tensor: ``[N, 1, H, W]`` float32 intensity in [0, 1].
         """
         check_spikes(spikes, 'TFP')
-        rate = center_window(spikes, self.window).to(torch.float32).mean(1, keepdim=True)
+        rate = central_frames(spikes, self.window).to(torch.float32).mean(1, keepdim=True)
         return (rate * self.gain).clamp_(0.0, 1.0)
 
     def extra_repr(self) -> str:

@@ -4,7 +4,6 @@ Naming: an encoder's ``window`` is the number of frames T it reads (the data pre
 window of that length, centred on the reference frame, out of a longer recording); a recording's
 ``num_frames`` is its length.
 """
-import warnings
 from typing import Optional, Tuple
 
 import torch
@@ -22,14 +21,9 @@ def resolve_window(owner: str, window: Optional[int], in_frames: Optional[int],
     Raises:
         ConfigError: Both names given with different values, or a window below 1.
     """
+    from spikeclip.utils.deprecation import renamed_argument
     from spikeclip.utils.errors import ConfigError
-    if in_frames is not None:
-        warnings.warn(f'{owner}: in_frames is deprecated, use window', DeprecationWarning,
-                      stacklevel=3)
-        if window is not None and window != in_frames:
-            raise ConfigError(f'{owner}: window={window} and in_frames={in_frames} disagree; '
-                              'use window only')
-        window = in_frames
+    window = renamed_argument(owner, 'window', window, 'in_frames', in_frames)
     window = default if window is None else int(window)
     if window < 1:
         raise ConfigError(f'{owner}: window must be at least 1 frame, got {window}')

@@ -9,7 +9,7 @@ from mmengine.model import BaseModel
 from torch import nn
 
 from ...registry import LOSSES, MODELS
-from ...utils.checkpoint import load_checkpoint_file
+from ...utils.checkpoint import load_checkpoint_file, load_weights
 from ...utils.errors import CheckpointError, ConfigError, NonFiniteLossError
 
 STAGE_TITLES = {
@@ -125,13 +125,14 @@ def load_stage_checkpoint(path: str, expected: Union[str, Tuple[str, ...]] = tup
             stored model config that could build anything but the toolkit's registered parts.
     """
     from ...pretrained import resolve_checkpoint
+    from .checkpoint_meta import read_meta
     from .stored_config import prepare_stored_model_cfg
     path = resolve_checkpoint(path)  # pretrained:<name> -> its file (relative paths resolve there)
     expected = (expected, ) if isinstance(expected, str) else tuple(expected)
     ckpt = load_checkpoint_file(path)
-    info = (ckpt.get('meta') or {}).get('spikeclip')
+    info = read_meta(ckpt)
     wanted = ' or '.join(STAGE_TITLES[s] for s in expected)
-    if not isinstance(info, dict) or 'stage' not in info or 'model' not in info:
+    if 'stage' not in info or 'model' not in info:
         raise CheckpointError(f'{path} is not a SpikeCLIP stage checkpoint (no meta.spikeclip); '
                               f'expected {wanted}')
     if info['stage'] not in expected:
@@ -158,11 +159,7 @@ def load_part(module: nn.Module, state_dict: dict, prefix: str, source: str) -> 
     part = sub_state_dict(state_dict, prefix)
     if not part:
         raise CheckpointError(f'{source} holds no weights for {prefix!r}')
-    try:
-        module.load_state_dict(part, strict=True)
-    except RuntimeError as e:
-        raise CheckpointError(f'{source}: the {prefix!r} weights do not fit the model '
-                              f'({type(module).__name__}): {e}') from e
+    load_weights(module, part, source, f"the model's {prefix!r} part ({type(module).__name__})")
 
 
 def to_plain(cfg):

@@ -328,11 +328,6 @@ def prepare_stored_model_cfg(cfg: Any, source: str, where: str = ROOT_FIELD,
     return cfg
 
 
-def _looks_like_file(value: str) -> bool:
-    return ('/' in value or os.sep in value or osp.isfile(value)
-            or value.lower().endswith(('.pt', '.pth', '.bin', '.safetensors', '.ckpt')))
-
-
 def absolute_paths(cfg: dict) -> dict:
     """A model config to store in a checkpoint, its CLIP weight file made absolute so that the
     checkpoint loads from any directory."""
