@@ -2,10 +2,12 @@
 
     python tools/visualize.py CONFIG [--split train|test] [--num 8] [--out-dir DIR] [--gain 2.0]
 
-Each grid shows, left to right: the spike count (scaled to its maximum), TFP and TFI of the
-whole window (``--gain`` calibrates them; 2.0 fits the simulator's nominal light level) and the
-reference image where the dataset has one. The file is named ``<index>_<class>.png`` and the
-header line repeats the class and the panel names.
+Each grid shows, left to right, each panel under its title: the spike count (scaled to its
+maximum), TFP and TFI of the whole window (``--gain`` calibrates them; 1.0 fits references that are
+spike rates, 2.0 the older demo simulation) with their PSNR against the reference, and the reference
+image where the dataset has one; panels are enlarged to at least ``--min-size`` pixels
+(:func:`spikeclip.visualization.make_grid`, as in the test and validation grids). The file is
+named ``<index>_<class>.png``.
 """
 import argparse
 import os
@@ -23,8 +25,7 @@ from spikeclip.utils.atomic import atomic_save_image
 from spikeclip.utils.cli import run_cli
 from spikeclip.utils.errors import SpikeCLIPError
 from spikeclip.utils.image import to_uint8
-
-HEADER = 12  # pixels of the caption line
+from spikeclip.visualization.grid import make_grid as draw_grid
 
 
 def parse_args(argv=None):
@@ -33,28 +34,31 @@ def parse_args(argv=None):
     p.add_argument('--split', choices=('train', 'test'), default='train', help='which dataloader')
     p.add_argument('--num', type=int, default=8, help='samples, evenly spaced (default: 8)')
     p.add_argument('--out-dir', help='output folder (default: work_dirs/vis/<config name>)')
-    p.add_argument('--gain', type=float, default=2.0, help='TFP/TFI gain (default: 2.0)')
+    p.add_argument('--gain', type=float, default=1.0, help='TFP/TFI gain (default: 1.0)')
+    p.add_argument('--min-size', type=int, default=256,
+                   help='enlarge panels to at least this many pixels (default: 256; 0: as is)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
     return p.parse_args(argv)
 
 
-def make_grid(item: dict, tfp: TFP, tfi: TFI) -> np.ndarray:
-    """One sample as a ``[HEADER + H, n * (W + 2)]`` uint8 grid with a caption."""
-    from PIL import Image, ImageDraw
+def make_grid(item: dict, tfp: TFP, tfi: TFI, min_size: int = 256) -> np.ndarray:
+    """One sample as an RGB grid of titled panels (count, TFP, TFI, reference)."""
+    from spikeclip.evaluation.metrics.image_quality import psnr
     spikes = item['inputs'].float()[None]  # [1, T, H, W]
     sample = item['data_samples']
     count = spikes.sum(1, keepdim=True)
-    panels = {'count': count / count.max().clamp_min(1), 'TFP': tfp(spikes), 'TFI': tfi(spikes)}
-    if 'gt_img' in sample:
-        panels['reference'] = sample.gt_img[None]
-    h, w = spikes.shape[-2:]
-    grid = np.full((HEADER + h, len(panels) * (w + 2)), 255, np.uint8)
-    for i, img in enumerate(panels.values()):
-        grid[HEADER:, i * (w + 2):i * (w + 2) + w] = to_uint8(img)
-    canvas = Image.fromarray(grid)
-    label = sample.metainfo.get('label_name') or 'no class'
-    ImageDraw.Draw(canvas).text((1, 0), f'{label}: {" | ".join(panels)}', fill=0)
-    return np.asarray(canvas)
+    images = {'spike count': count / count.max().clamp_min(1), 'TFP': tfp(spikes),
+              'TFI': tfi(spikes)}
+    ref = sample.gt_img[None] if 'gt_img' in sample else None
+    titles = []
+    for name, img in images.items():
+        titles.append(f'{name} {float(psnr(img.clamp(0, 1), ref)[0]):.2f} dB'
+                      if ref is not None and name != 'spike count' else name)
+    if ref is not None:
+        images['reference'] = ref
+        titles.append('reference')
+    return draw_grid([(name, to_uint8(img)) for name, img in images.items()], titles,
+                     min_size=min_size)
 
 
 def main(argv=None) -> int:
@@ -77,7 +81,7 @@ def main(argv=None) -> int:
                 label = item['data_samples'].metainfo.get('label_name') or 'none'
                 safe = re.sub(r'[^A-Za-z0-9_.-]+', '_', str(label))
                 atomic_save_image(os.path.join(out_dir, f'{idx:05d}_{safe}.png'),
-                                  make_grid(item, tfp, tfi))
+                                  make_grid(item, tfp, tfi, args.min_size))
     except SpikeCLIPError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ from PIL import Image
 
 from spikeclip.datasets import SimulatedSpikeDataset
 from spikeclip.fileio import write_npz
+from spikeclip.visualization.grid import TITLE_HEIGHT
 
 TOOL = Path(__file__).resolve().parents[2] / 'tools' / 'visualize.py'
 
@@ -35,12 +36,20 @@ def test_grids_of_a_simulated_set(tool, tmp_path, capsys):
     assert 'saved 3 grids of the test set' in capsys.readouterr().out
     assert sorted(os.listdir(out)) == ['00000_astronaut.png', '00002_cat.png', '00005_coins.png']
     grid = np.asarray(Image.open(out / '00002_cat.png'))
-    assert grid.shape == (tool.HEADER + 16, 4 * (16 + 2))  # count | TFP | TFI | reference
+    side = 16 * 16  # 16-pixel panels enlarged 16x to reach 256 pixels
+    assert grid.shape == (TITLE_HEIGHT + side, 4 * side + 3 * 8, 3)  # count|TFP|TFI|reference
     gt = SimulatedSpikeDataset(split='test', seed=5, num_samples=6, crop_size=16,
                                num_frames=20)[2]['data_samples'].gt_img[0].numpy()
-    reference = grid[tool.HEADER:, 3 * 18:3 * 18 + 16].astype(np.float64) / 255
+    x = 3 * (side + 8)
+    reference = grid[TITLE_HEIGHT::16, x:x + side:16, 0].astype(np.float64) / 255
     assert np.abs(reference - gt).max() <= 1 / 255 + 1e-6
-    assert grid[:tool.HEADER].min() < 128  # a caption was drawn
+    for i in range(4):  # every panel has its title
+        assert grid[:TITLE_HEIGHT, i * (side + 8):i * (side + 8) + side].min() < 128
+    small = tmp_path / 'small'
+    assert tool.main([str(cfg), '--split', 'test', '--num', '1', '--out-dir', str(small),
+                      '--min-size', '0']) == 0
+    assert np.asarray(Image.open(small / '00000_astronaut.png')).shape[:2] == (
+        TITLE_HEIGHT + 16, 4 * 16 + 3 * 8)
 
 
 def test_set_without_references(tool, tmp_path):
@@ -56,8 +65,9 @@ def test_set_without_references(tool, tmp_path):
     assert tool.main([str(cfg), '--num', '2', '--out-dir', str(out)]) == 0
     assert sorted(os.listdir(out)) == ['00000_frog.png', '00002_dog.png']
     grid = np.asarray(Image.open(out / '00002_dog.png'))
-    assert grid.shape == (tool.HEADER + 10, 3 * 12)  # count | TFP | TFI
-    assert (grid[tool.HEADER:, :10] == 255).all()  # constant firing: full count image
+    side = 10 * 26  # enlarged 26x to reach 256 pixels
+    assert grid.shape == (TITLE_HEIGHT + side, 3 * side + 2 * 8, 3)  # count | TFP | TFI
+    assert (grid[TITLE_HEIGHT:, :side] == 255).all()  # constant firing: full count image
 
 
 def test_missing_data_is_a_clear_error(tool, tmp_path, capsys):
