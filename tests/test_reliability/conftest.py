@@ -64,7 +64,8 @@ PLUGINS = {
                 return self.loss_weight * (pred.mean() * 0 + bad)
         ''',
     'reliability_slow_reader.py': '''
-        """Inference that takes 0.4 s per input (patches the reader), to interrupt it mid-run."""
+        """Inference that takes 1 s per input (patches the reader), to interrupt it mid-run even
+        on a busy machine."""
         import time
 
         from spikeclip.apis import inference
@@ -73,7 +74,7 @@ PLUGINS = {
 
 
         def slow_load_window(*args, **kwargs):
-            time.sleep(0.4)
+            time.sleep(1.0)
             return _load_window(*args, **kwargs)
 
 
