@@ -18,7 +18,7 @@ the stage model calls ``loss(**{k: ctx[k] for k in loss.inputs})``. The context 
 A loss whose input the data lacks (say ``target`` on unlabelled data) makes the stage model raise
 an error naming the loss and the missing input.
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import nn
@@ -53,6 +53,8 @@ class BaseLoss(nn.Module):
         relative_floor (float): Smallest divisor with ``relative``. Defaults to 0.02.
     """
     inputs: Tuple[str, ...] = ('pred', 'target')
+    # Loss-dict key where the class name's snake case would not read well.
+    default_name: Optional[str] = None
 
     def __init__(self, loss_weight: float = 1.0, reduction: str = 'mean', name: str = None,
                  relative: bool = False, relative_quantile: float = 0.98,
@@ -65,7 +67,7 @@ class BaseLoss(nn.Module):
                              f'got {relative_floor!r}, {relative_quantile!r}')
         self.loss_weight = float(loss_weight)
         self.reduction = reduction
-        self.name = name or _default_name(type(self).__name__)
+        self.name = name or self.default_name or _default_name(type(self).__name__)
         self.relative = bool(relative)
         self.relative_quantile = float(relative_quantile)
         self.relative_floor = float(relative_floor)

@@ -29,12 +29,7 @@ class CLIPClassLoss(BaseLoss):
         name (str, optional): Loss-dict key. Defaults to ``'loss_clip_class'``.
     """
     inputs = ('pred', 'labels', 'clip', 'class_features')
-
-    def __init__(self, loss_weight: float = 1.0, reduction: str = 'mean',
-                 name: Optional[str] = None):
-        # The automatic name of 'CLIPClass' would be 'loss_clipclass'.
-        super().__init__(loss_weight=loss_weight, reduction=reduction,
-                         name=name or 'loss_clip_class')
+    default_name = 'loss_clip_class'  # the automatic one would be 'loss_clipclass'
 
     def forward(self, pred: Tensor, labels: Tensor, clip: nn.Module,
                 class_features: Tensor) -> Tensor:
@@ -85,11 +80,7 @@ class HQLQPromptLoss(BaseLoss):
         name (str, optional): Loss-dict key. Defaults to ``'loss_hq_lq'``.
     """
     inputs = ('lq_features', 'hq_features', 'hq_lq', 'prompt_features')
-
-    def __init__(self, loss_weight: float = 1.0, reduction: str = 'mean',
-                 name: Optional[str] = None):
-        super().__init__(loss_weight=loss_weight, reduction=reduction,
-                         name=name or 'loss_hq_lq')
+    default_name = 'loss_hq_lq'
 
     def forward(self, lq_features: Tensor, hq_features: Tensor, hq_lq: nn.Module,
                 prompt_features: Tensor) -> Tensor:
