@@ -2,6 +2,7 @@
 import io
 import os
 import os.path as osp
+import signal
 import warnings
 from typing import Optional
 
@@ -96,3 +97,13 @@ def save_tiny_clip_archive(path: str, seed: int = 0, quick_gelu: bool = True) ->
         torch.jit.save(traced, buf)
     atomic_write_bytes(path, buf.getvalue())
     return str(path)
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` of a subprocess that a test interrupts with SIGINT (Ctrl-C).
+
+    A test run started in the background by a non-interactive shell (``pytest ... &``) ignores
+    SIGINT, and its subprocesses inherit that, so that Ctrl-C would never reach them; this puts
+    the default back before the tool starts (Python then installs its KeyboardInterrupt).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -18,7 +18,7 @@ from spikeclip.apis import infer_files, infer_recordings, init_model, iter_frame
 from spikeclip.fileio import write_dat, write_npz
 from spikeclip.fileio.mp4 import Mp4Writer, mp4_info, read_mp4
 from spikeclip.models.stages.coarse import CoarseModel
-from spikeclip.testing import REPO_ROOT
+from spikeclip.testing import REPO_ROOT, default_sigint
 from spikeclip.utils.errors import ConfigError, SpikeCLIPError, SpikeFormatError
 
 H, W = 24, 32
@@ -218,7 +218,7 @@ def test_a_killed_run_continues_and_gives_the_files_of_an_unbroken_run(
 
     def start_and_stop(sig, min_pngs):
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
         t0 = time.monotonic()
         while len([n for n in os.listdir(out / 'rec') if n.endswith('coarse.png')]
                   if (out / 'rec').is_dir() else []) < min_pngs:

@@ -13,7 +13,7 @@ from PIL import Image
 
 from spikeclip.apis import infer_files, init_model
 from spikeclip.fileio import write_dat
-from spikeclip.testing import REPO_ROOT
+from spikeclip.testing import REPO_ROOT, default_sigint
 
 SIZE = 24
 
@@ -109,7 +109,7 @@ def test_an_interrupted_run_keeps_the_finished_predictions(trained_stages, tmp_p
     cmd = infer_command(trained_stages['coarse'], *inputs, '--out-dir', out, '--cfg-options',
                         'custom_imports.imports=[reliability_slow_reader]')
     proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=tool_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     t0 = time.monotonic()
     predictions = out / 'predictions.json'
     while not (predictions.exists() and len(json.loads(predictions.read_text())) >= 2):

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from spikeclip.fileio import write_dat, write_npz
-from spikeclip.testing import REPO_ROOT
+from spikeclip.testing import REPO_ROOT, default_sigint
 from spikeclip.utils.checkpoint import load_checkpoint_file
 
 CONFIG = 'configs/coarse_demo.py'
@@ -22,7 +22,7 @@ CONFIG = 'configs/coarse_demo.py'
 def start(tool, *args, env, cwd=REPO_ROOT):
     return subprocess.Popen([sys.executable, osp.join(REPO_ROOT, 'tools', f'{tool}.py'),
                              *map(str, args)], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
 
 
 def finish(proc, timeout=600):
