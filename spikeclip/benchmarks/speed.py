@@ -264,6 +264,33 @@ def benchmark_dat_decode(spikes: np.ndarray, iters: int, warmup: int = 1) -> dic
     return out
 
 
+@contextlib.contextmanager
+def _torch_threads(threads: Optional[int]):
+    """``torch.set_num_threads(threads)`` for the block (None: as it is), restored after."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _random_spikes(gen: torch.Generator, batch_size: int, frames: int, height: int, width: int,
+                   spike_rate: float) -> torch.Tensor:
+    """A random binary spike window ``[B, T, H, W]`` uint8."""
+    return (torch.rand(batch_size, frames, height, width, generator=gen) < spike_rate).to(
+        torch.uint8)
+
+
+def _stage1_encoder(model: nn.Module, source: str) -> nn.Module:
+    encoder = getattr(model, 'encoder', None)
+    if encoder is None:
+        raise ConfigError(f'{source}: the model {type(model).__name__} has no stage-1 encoder '
+                          'to benchmark')
+    return encoder
+
+
 def run_benchmark(source: str,
                   batch_size: int = 1,
                   height: int = 250,
@@ -310,14 +337,9 @@ def run_benchmark(source: str,
         if value is not None and value < low:
             raise ConfigError(f'{name} must be at least {low}, got {value}')
     check_frame_size(height, width)
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with _torch_threads(threads):
         return _run(source, batch_size, height, width, frames, iters, warmup, device, amp,
                     channels_last, compile, cfg_options, spike_rate, seed)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _run(source, batch_size, height, width, frames, iters, warmup, device, amp, channels_last,
@@ -328,18 +350,14 @@ def _run(source, batch_size, height, width, frames, iters, warmup, device, amp, 
     window = getattr(getattr(model, 'data_preprocessor', None), 'window', None) or 200
     frames = frames or window
     gen = torch.Generator().manual_seed(seed)
-    raw = (torch.rand(batch_size, frames, height, width, generator=gen) < spike_rate)
-    raw = raw.to(torch.uint8)
+    raw = _random_spikes(gen, batch_size, frames, height, width, spike_rate)
     if hasattr(model, 'data_preprocessor'):
         inputs = model.data_preprocessor(dict(inputs=raw, data_samples=None))['inputs']
     else:
         inputs = raw.to(dev).float()
 
-    encoder = getattr(model, 'encoder', None)
+    encoder = _stage1_encoder(model, source)
     refiner = getattr(model, 'refiner', None)
-    if encoder is None:
-        raise ConfigError(f'{source}: the model {type(model).__name__} has no stage-1 encoder '
-                          'to benchmark')
     if compile:
         encoder = torch.compile(encoder)
         refiner = torch.compile(refiner) if refiner is not None else None
@@ -460,10 +478,7 @@ def compare_coarse(sources: Sequence[str],
         raise ConfigError(f'iters and rounds must be at least 1 and warmup at least 0, got '
                           f'{iters}, {rounds}, {warmup}')
     check_frame_size(height, width)
-    previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with _torch_threads(threads):
         dev = torch.device(check_device(device))
         gen = torch.Generator().manual_seed(seed)
         entries, calls, ctxs = {}, {}, {}
@@ -474,22 +489,18 @@ def compare_coarse(sources: Sequence[str],
                 raise ConfigError(f'two models are labelled {label!r}; name them LABEL=SOURCE')
             model = build_benchmark_model(source, str(dev))
             model, ctx = prepare_for_inference(model, dev, amp, channels_last)
-            encoder = getattr(model, 'encoder', None)
-            if encoder is None:
-                raise ConfigError(f'{source}: the model {type(model).__name__} has no stage-1 '
-                                  'encoder to benchmark')
+            encoder = _stage1_encoder(model, source)
             window = getattr(model.data_preprocessor, 'window', None) or 200
             longest = max(longest, window)
-            raw = (torch.rand(batch_size, window, height, width, generator=gen) < spike_rate)
-            inputs = model.data_preprocessor(dict(inputs=raw.to(torch.uint8),
-                                                  data_samples=None))['inputs']
+            raw = _random_spikes(gen, batch_size, window, height, width, spike_rate)
+            inputs = model.data_preprocessor(dict(inputs=raw, data_samples=None))['inputs']
             entries[label] = dict(source=source, encoder=type(encoder).__name__, window=window,
                                   params=sum(p.numel() for p in encoder.parameters()),
                                   **ctx.describe())
             calls[label] = (lambda e=encoder, x=inputs: e(x))
             ctxs[label] = ctx
         from ..models.encoders import TFP
-        tfp_in = (torch.rand(batch_size, longest, height, width, generator=gen) < spike_rate)
+        tfp_in = _random_spikes(gen, batch_size, longest, height, width, spike_rate)
         tfp_in = tfp_in.float().to(dev)
         tfp = TFP().to(dev)
         calls['TFP'] = lambda: tfp(tfp_in)
@@ -518,8 +529,6 @@ def compare_coarse(sources: Sequence[str],
                     spike_rate=spike_rate, seed=seed, torch=torch.__version__,
                     load_average=list(os.getloadavg()) if hasattr(os, 'getloadavg') else None)
         return dict(meta=meta, models=entries)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def format_comparison(result: dict) -> str:
