@@ -198,6 +198,11 @@ class _Engine:
             if getattr(self.model, 'clip', None) is not None else []
         self._stack = contextlib.ExitStack()
 
+    def settings(self, batch_size: Optional[int], overlap: Optional[bool]) -> Tuple[int, bool]:
+        """``(batch_size, overlap)`` with the device's defaults where None."""
+        return (batch_size or default_batch_size(self.device),
+                default_overlap(self.device) if overlap is None else overlap)
+
     def __enter__(self) -> '_Engine':
         with self.ctx:  # prompt features in the precision the uncached path would have
             self._stack.enter_context(cached_prompt_features(self.model))
@@ -338,8 +343,7 @@ def iter_frames(model: nn.Module, path: str, frames: Union[str, range, FrameRang
     _check_batch(batch_size, pad)
     frame_range = FrameRange.parse(frames)
     engine = _Engine(model, amp, channels_last)
-    batch_size = batch_size or default_batch_size(engine.device)
-    prefetch = default_overlap(engine.device) if prefetch is None else prefetch
+    batch_size, prefetch = engine.settings(batch_size, prefetch)
     with SpikeReader(path, height, width) as reader, engine:
         centres = frame_range.resolve(reader, engine.window, pad)
         for _, batch in engine.groups(reader, centres, batch_size, pad, prefetch=prefetch):
@@ -767,8 +771,7 @@ def infer_recordings(model: nn.Module, inputs: Sequence[str], out_dir: str,
     prepare_out_dir(out_dir)
     stems = output_stems(inputs, suffixes=('', '.mp4') if video is True else ('', ))
     engine = _Engine(model, amp, channels_last)
-    batch_size = batch_size or default_batch_size(engine.device)
-    overlap = default_overlap(engine.device) if overlap is None else overlap
+    batch_size, overlap = engine.settings(batch_size, overlap)
     entries: List[dict] = []
     predictions = osp.join(out_dir, PREDICTIONS)
     write_predictions(predictions, entries)  # an older file never stays beside this run's frames
