@@ -298,7 +298,7 @@ def test_defaults_follow_the_device(step_recording, monkeypatch, tmp_path):
     from spikeclip.apis import video
     assert (video.default_batch_size('cpu'), video.default_overlap('cpu')) == (1, False)
     assert (video.default_batch_size('cuda'), video.default_overlap('cuda')) == (4, True)
-    calls, threaded = [], []
+    calls, threaded, threaded_flags = [], [], []  # windows per call, readers, writers
     run = video._Engine.run
     monkeypatch.setattr(video._Engine, 'run',
                         lambda self, path, centres, windows: calls.append(len(centres)) or
@@ -309,7 +309,6 @@ def test_defaults_follow_the_device(step_recording, monkeypatch, tmp_path):
         threaded_flags.append(threaded)
         writer_init(self, write, depth, threaded)
 
-    threaded_flags = []
     monkeypatch.setattr(video, '_prefetched', lambda *a, **k: threaded.append(1) or
                         prefetched(*a, **k))
     monkeypatch.setattr(video._Writer, '__init__', spy_writer)
