@@ -11,19 +11,21 @@ model = dict(
     hq_lq=dict(type='HQLQPromptLearner'),
     class_prompt=dict(type='ClassPromptLearner', num_ctx=4),
     hq_source='hq_img')
-# Clean images for the high-quality prompt: any folder of photographs (e.g. Caltech-101's own).
+# Clean images for the high-quality prompt: a folder of photographs that are not the recordings'
+# source pictures (not Caltech-101 / CIFAR: docs/clip.md), split 80/10/10 like the recordings so
+# that the test split's high-quality side is never an image that training or selection saw.
 hq_image_dir = 'data/hq_images'
 # EpochIndexSampler: each epoch pairs the spike samples with another draw of the clean images.
 train_dataloader = dict(sampler=dict(type='EpochIndexSampler', shuffle=True),
                         dataset=dict(_delete_=True, type='UnpairedImageDataset',
                                      dataset={{_base_.train_dataloader.dataset}},
-                                     image_dir=hq_image_dir))
+                                     image_dir=hq_image_dir, split='train'))
 val_dataloader = dict(dataset=dict(_delete_=True, type='UnpairedImageDataset',
                                    dataset={{_base_.val_dataloader.dataset}},
-                                   image_dir=hq_image_dir))
+                                   image_dir=hq_image_dir, split='val'))
 test_dataloader = dict(dataset=dict(_delete_=True, type='UnpairedImageDataset',
                                     dataset={{_base_.test_dataloader.dataset}},
-                                    image_dir=hq_image_dir))
+                                    image_dir=hq_image_dir, split='test'))
 val_evaluator = [
     # Learned class prompts on the stage-1 image (the selection metric).
     dict(type='Accuracy', topk=(1, 5)),

@@ -19,17 +19,33 @@ from typing import Dict, Optional
 import torch
 from mmengine.dataset import pseudo_collate
 
+from ..evaluation.intervals import mean_with_ci
 from ..utils.errors import ConfigError
 
 ROWS = (('clean', 'clean reference'), ('tfp', 'TFP (mean rate of the window)'),
         ('coarse', 'coarse (stage 1)'), ('refined', 'refined (stage 3)'))
 
 
-def _topk(probs: torch.Tensor, labels: torch.Tensor) -> Dict[str, float]:
+def _topk_hits(probs: torch.Tensor, labels: torch.Tensor) -> Dict[str, torch.Tensor]:
+    """Per window, whether the label is the top-1 / among the top-5 classes (``[N]`` floats)."""
     k = min(5, probs.shape[1])
     top = probs.topk(k, dim=1).indices
-    return dict(top1=float((top[:, 0] == labels).float().mean() * 100),
-                top5=float((top == labels[:, None]).any(1).float().mean() * 100))
+    return dict(top1=(top[:, 0] == labels).float(), top5=(top == labels[:, None]).any(1).float())
+
+
+def _with_ci(hits: Dict[str, torch.Tensor], groups: list) -> Dict[str, dict]:
+    """``{'top1': 55.5, 'top5': ..., 'top1_ci': [low, high], 'top5_ci': [...]}`` in percent."""
+    out = {}
+    for key, v in hits.items():
+        m = mean_with_ci(v.numpy(), groups, scale=100)
+        out[key], out[f'{key}_ci'] = m['mean'], [m['low'], m['high']]
+    return out
+
+
+def _diff(a: torch.Tensor, b: torch.Tensor, groups: list) -> dict:
+    """Paired difference of two per-window hit rates, in percentage points, with its interval."""
+    m = mean_with_ci((a - b).numpy(), groups, scale=100)
+    return dict(mean=m['mean'], ci=[m['low'], m['high']])
 
 
 @torch.no_grad()
@@ -38,10 +54,15 @@ def clip_report(checkpoint: str, config: str, num: Optional[int] = None,
                 batch_size: int = 16, device: Optional[str] = None) -> dict:
     """Score the CLIP side of a combined model on the test split of ``config``.
 
+    Every rate comes with a 95 % interval from a two-level bootstrap (source images, then the
+    windows of each; :func:`~spikeclip.evaluation.intervals.bootstrap_ci`): the demo's test
+    windows come from only 12 photographs, so windows are not independent.
+
     Args:
         checkpoint (str): Combined model (``combined_model.pth``) or stage-3 checkpoint.
         config (str): Config whose ``test_dataloader.dataset`` is the data (with references and
-            labels), e.g. ``configs/pipeline_demo.py``.
+            labels), e.g. ``configs/pipeline_demo.py``. Its test split must not be the split
+            the checkpoints were selected on (the shipped configs select on ``val``).
         num (int, optional): Use the first ``num`` test windows. Defaults to all.
         template (str): Hand-written prompt of the zero-shot rows. Defaults to
             ``'a photo of a {}.'``.
@@ -51,10 +72,14 @@ def clip_report(checkpoint: str, config: str, num: Optional[int] = None,
         device (str, optional): Defaults to CUDA where available.
 
     Returns:
-        dict: ``samples``, ``classes``, ``chance`` (percent), ``zero_shot`` and ``learned``
-        (row -> ``top1``/``top5``), ``hq_prob`` (row -> mean probability of the learned
-        high-quality prompt), ``hq_lq_acc`` (references vs coarse), ``psnr``
-        (coarse/refined), ``stage3_hq_up``, ``stage3_psnr_kept``.
+        dict: ``samples``, ``images`` (distinct source images), ``classes``, ``chance``
+        (percent), ``zero_shot`` and ``learned`` (row -> ``top1``/``top5`` and their ``_ci``),
+        ``hq_prob`` (row -> mean probability of the learned high-quality prompt), ``hq_lq_acc``
+        and ``hq_lq_acc_handwritten`` (references vs coarse, learned and hand-written quality
+        prompts, with ``_ci``), ``gains`` (paired differences with intervals: learned minus
+        hand-written prompts on the coarse images, coarse minus TFP zero-shot, learned minus
+        hand-written HQ/LQ separation), ``psnr`` (coarse/refined), ``stage3_hq_up``,
+        ``stage3_psnr_kept``.
 
     Raises:
         ConfigError: The model has no CLIP, prompts or refiner, or the data no labels or
@@ -83,10 +108,14 @@ def clip_report(checkpoint: str, config: str, num: Optional[int] = None,
     clip = model.clip
     handwritten = zero_shot_class_features(clip, model.class_names, template, model.prompt_names)
     hq_prompts, cls_prompts = model.prompt_features()
+    # The hand-written baseline of the quality prompts: their initial words, as plain text.
+    hq_texts = tuple(getattr(model.hq_lq, 'init_texts', ('high quality', 'low quality')))
+    hq_handwritten = clip.encode_text(list(hq_texts))
     tfp = TFP(gain=tfp_gain)
     out = {k: [] for k in ('labels', 'psnr_coarse', 'psnr_refined')}
+    groups = []
     for row, _ in ROWS:
-        out[f'zs_{row}'], out[f'hq_{row}'] = [], []
+        out[f'zs_{row}'], out[f'hq_{row}'], out[f'hqhw_{row}'] = [], [], []
     out['learned_coarse'], out['learned_refined'] = [], []
     for start in range(0, n, batch_size):
         batch = pseudo_collate([dataset[i] for i in range(start, min(n, start + batch_size))])
@@ -95,6 +124,10 @@ def clip_report(checkpoint: str, config: str, num: Optional[int] = None,
         if not all('gt_img' in s and 'gt_label' in s for s in samples):
             raise ConfigError(f'{config}: clip_report needs test data with references (gt_img) '
                               f'and labels (gt_label)')
+        # The unit of the bootstrap: the source image of each window (its label where the data
+        # names no image).
+        groups += [str(s.metainfo.get('img_path', int(s.gt_label.view(-1)[0])))
+                   for s in samples]
         refined, coarse = model(data['inputs'], mode='tensor')
         images = dict(clean=torch.stack([s.gt_img for s in samples]).float(),
                       tfp=tfp(data['inputs']), coarse=coarse.float(), refined=refined.float())
@@ -103,21 +136,39 @@ def clip_report(checkpoint: str, config: str, num: Optional[int] = None,
             feats = clip.encode_image(img)
             out[f'zs_{row}'].append(clip.logits(feats, handwritten).softmax(-1).cpu())
             out[f'hq_{row}'].append(model.hq_lq.logits(feats, hq_prompts).softmax(-1)[:, 0].cpu())
+            out[f'hqhw_{row}'].append(
+                model.hq_lq.logits(feats, hq_handwritten).softmax(-1)[:, 0].cpu())
             if row in ('coarse', 'refined'):
                 out[f'learned_{row}'].append(class_probs(clip, img, cls_prompts).cpu())
                 out[f'psnr_{row}'].append(psnr(img.clamp(0, 1), images['clean']).cpu())
     cat = {k: torch.cat(v) for k, v in out.items()}
     labels = cat['labels']
     hq = {row: float(cat[f'hq_{row}'].mean()) for row, _ in ROWS}
+    zs_hits = {row: _topk_hits(cat[f'zs_{row}'], labels) for row, _ in ROWS}
+    learned_hits = {row: _topk_hits(cat[f'learned_{row}'], labels)
+                    for row in ('coarse', 'refined')}
+    # A window is separated when its reference scores high quality and its coarse image low.
+    sep = {name: ((cat[f'{key}_clean'] > 0.5).float() + (cat[f'{key}_coarse'] < 0.5).float()) / 2
+           for name, key in (('learned', 'hq'), ('handwritten', 'hqhw'))}
+    sep_ci = {name: mean_with_ci(v.numpy(), groups, scale=100) for name, v in sep.items()}
     report = dict(
-        checkpoint=checkpoint, config=config, samples=n, classes=len(model.class_names),
-        chance=100.0 / len(model.class_names), template=template,
+        checkpoint=checkpoint, config=config, samples=n, images=len(set(groups)),
+        classes=len(model.class_names), chance=100.0 / len(model.class_names),
+        template=template, hq_lq_handwritten_texts=list(hq_texts),
         clip=dict(arch=clip.arch, pretrained=clip.pretrained, weights=clip.weights_fingerprint),
-        zero_shot={row: _topk(cat[f'zs_{row}'], labels) for row, _ in ROWS},
-        learned={row: _topk(cat[f'learned_{row}'], labels) for row in ('coarse', 'refined')},
+        zero_shot={row: _with_ci(h, groups) for row, h in zs_hits.items()},
+        learned={row: _with_ci(h, groups) for row, h in learned_hits.items()},
         hq_prob=hq,
-        hq_lq_acc=float(torch.cat([cat['hq_clean'] > 0.5, cat['hq_coarse'] < 0.5]).float().mean()
-                        * 100),
+        hq_lq_acc=sep_ci['learned']['mean'],
+        hq_lq_acc_ci=[sep_ci['learned']['low'], sep_ci['learned']['high']],
+        hq_lq_acc_handwritten=sep_ci['handwritten']['mean'],
+        hq_lq_acc_handwritten_ci=[sep_ci['handwritten']['low'], sep_ci['handwritten']['high']],
+        gains=dict(
+            learned_vs_handwritten_coarse=_diff(learned_hits['coarse']['top1'],
+                                                zs_hits['coarse']['top1'], groups),
+            coarse_vs_tfp_zero_shot=_diff(zs_hits['coarse']['top1'], zs_hits['tfp']['top1'],
+                                          groups),
+            hq_lq_learned_vs_handwritten=_diff(sep['learned'], sep['handwritten'], groups)),
         psnr=dict(coarse=float(cat['psnr_coarse'].mean()),
                   refined=float(cat['psnr_refined'].mean())))
     report['stage3_hq_up'] = hq['refined'] > hq['coarse']
@@ -125,23 +176,45 @@ def clip_report(checkpoint: str, config: str, num: Optional[int] = None,
     return report
 
 
+GAIN_ROWS = (('learned_vs_handwritten_coarse', 'learned - hand-written class prompts, coarse'),
+             ('coarse_vs_tfp_zero_shot', 'coarse - TFP, zero-shot'),
+             ('hq_lq_learned_vs_handwritten', 'learned - hand-written HQ/LQ separation'))
+
+
+def _ci(value: float, ci) -> str:
+    return f'{value:5.1f} [{ci[0]:4.1f}, {ci[1]:4.1f}]'
+
+
+def _verdict(gain: dict) -> str:
+    """What a paired difference's interval supports."""
+    low, high = gain['ci']
+    return 'higher' if low > 0 else 'lower' if high < 0 else 'no difference shown'
+
+
 def format_clip_report(report: dict) -> str:
-    """The report as the table ``make demo`` prints."""
+    """The report as the table ``make demo`` prints: every rate with its 95 % interval."""
     z, learned, hq = report['zero_shot'], report['learned'], report['hq_prob']
-    lines = [f'CLIP on {report["samples"]} test windows, {report["classes"]} classes (chance '
-             f'{report["chance"]:.1f}%), CLIP {report["clip"]["arch"]} '
-             f'({report["clip"]["weights"]}):',
-             f'  {"image":<32} {"zero-shot top-1/top-5":>22} {"learned prompts":>16} '
+    lines = [f'CLIP on {report["samples"]} test windows from {report["images"]} images, '
+             f'{report["classes"]} classes (chance {report["chance"]:.1f}%), CLIP '
+             f'{report["clip"]["arch"]} ({report["clip"]["weights"]}); top-1 % with 95 % '
+             'intervals (bootstrap over images and windows):',
+             f'  {"image":<32} {"zero-shot top-1":>22} {"learned prompts":>22} '
              f'{"P(high quality)":>16}']
     for row, title in ROWS:
-        lp = (f'{learned[row]["top1"]:5.1f} / {learned[row]["top5"]:5.1f}' if row in learned
-              else '')
-        lines.append(f'  {title:<32} {z[row]["top1"]:10.1f} / {z[row]["top5"]:5.1f}   '
-                     f'{lp:>16} {hq[row]:16.3f}')
-    p = report['psnr']
+        lp = _ci(learned[row]['top1'], learned[row]['top1_ci']) if row in learned else ''
+        lines.append(f'  {title:<32} {_ci(z[row]["top1"], z[row]["top1_ci"]):>22} {lp:>22} '
+                     f'{hq[row]:16.3f}')
+    g, p = report['gains'], report['psnr']
     verdict = ('yes' if report['stage3_hq_up'] and report['stage3_psnr_kept'] else 'no')
-    lines += [f'  HQ/LQ separation, references vs coarse: {report["hq_lq_acc"]:.1f}%',
-              f'  stage 3: P(high quality) {hq["coarse"]:.3f} -> {hq["refined"]:.3f}, PSNR '
-              f'{p["coarse"]:.2f} -> {p["refined"]:.2f} dB (higher quality without losing PSNR: '
-              f'{verdict})']
+    hw = ' / '.join(repr(t) for t in report['hq_lq_handwritten_texts'])
+    lines += [
+        f'  HQ/LQ separation, references vs coarse: learned prompts '
+        f'{_ci(report["hq_lq_acc"], report["hq_lq_acc_ci"])}%, hand-written {hw} '
+        f'{_ci(report["hq_lq_acc_handwritten"], report["hq_lq_acc_handwritten_ci"])}%',
+        '  paired differences (percentage points, 95 % interval):',
+        *(f'    {title}: {_ci(g[key]["mean"], g[key]["ci"])} ({_verdict(g[key])})'
+          for key, title in GAIN_ROWS),
+        f'  stage 3: P(high quality) {hq["coarse"]:.3f} -> {hq["refined"]:.3f}, PSNR '
+        f'{p["coarse"]:.2f} -> {p["refined"]:.2f} dB (higher quality without losing PSNR: '
+        f'{verdict})']
     return '\n'.join(lines)

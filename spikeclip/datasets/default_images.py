@@ -3,9 +3,10 @@
 They ship inside scikit-image, so the demo runs offline. Each image is converted to grey
 (ITU-R 601 luma, as PIL's ``'L'`` mode) and resized so that its short side is 256 pixels.
 
-Train and test crops never overlap: every image is cut across its longer side (its width for a
-square image); the first 70 % (left or top part) gives training crops and the last 30 % (right or
-bottom part) test crops. See :func:`split_region`.
+Train, validation and test crops never overlap: every image is cut across its longer side (its
+width for a square image); the first 70 % (left or top part) gives training crops, and the last
+30 % (right or bottom part) is cut in two along its own longer side: the first half gives
+validation crops, the second half test crops. See :func:`split_region`.
 """
 import functools
 import warnings
@@ -73,20 +74,28 @@ def split_region(image: np.ndarray, split: str,
     """The part of ``image`` that a split draws its crops from (a view).
 
     The image is cut across its longer side (width if square): ``train`` is the first
-    ``train_fraction`` of it, ``test`` the rest, so train and test crops are disjoint.
+    ``train_fraction`` of it; the rest, the held-out strip, is cut in two along its own longer
+    side: ``val`` is the first half, ``test`` the second. The three parts are disjoint, so a
+    checkpoint selected on ``val`` is reported on pixels it was not selected on.
 
     Args:
         image (np.ndarray): ``[H, W]``.
-        split (str): ``'train'`` or ``'test'``.
+        split (str): ``'train'``, ``'val'`` or ``'test'``.
         train_fraction (float): Share of the longer side used for training. Defaults to 0.7.
 
     Returns:
-        np.ndarray: ``[H, W_split]`` or ``[H_split, W]`` view.
+        np.ndarray: A view of ``image``.
     """
-    if split not in ('train', 'test'):
-        raise ConfigError(f'split must be "train" or "test", got {split!r}')
+    if split not in ('train', 'val', 'test'):
+        raise ConfigError(f'split must be "train", "val" or "test", got {split!r}')
     h, w = image.shape[-2:]
     along_width = w >= h
     cut = round((w if along_width else h) * train_fraction)
     part = slice(0, cut) if split == 'train' else slice(cut, None)
-    return image[..., :, part] if along_width else image[..., part, :]
+    strip = image[..., :, part] if along_width else image[..., part, :]
+    if split == 'train':
+        return strip
+    sh, sw = strip.shape[-2:]
+    half = (sh if sh >= sw else sw) // 2
+    part = slice(0, half) if split == 'val' else slice(half, None)
+    return strip[..., part, :] if sh >= sw else strip[..., :, part]

@@ -7,14 +7,15 @@ An *image source* spec is one of
 * a folder path: images with one sub-folder per class (or none);
 * ``'packaged'``: every photograph bundled with the installed packages (scikit-image,
   scikit-learn, matplotlib), without classes; the photographs in :data:`HELD_OUT_PHOTOS` form
-  its test split and are never used for training;
+  its test split, those in :data:`VAL_PHOTOS` its validation split, and neither is used for
+  training;
 * ``'dead_leaves'`` or ``dict(type='dead_leaves', num_images=32, size=384)``: procedural images
-  (:func:`spikeclip.simulation.dead_leaves`), with different seeds for train and test;
+  (:func:`spikeclip.simulation.dead_leaves`), with different seeds for train, val and test;
 * a list of the above, pooled.
 
 :func:`build_image_pool` resolves a spec for a split into :class:`SourceImage` s; classed sources
-(the default set, class folders) are split by region (:func:`split_region`: train and test crops
-never overlap), the others by image.
+(the default set, class folders) are split by region (:func:`split_region`: train, val and test
+crops never overlap), the others by image.
 """
 import functools
 import os
@@ -60,6 +61,10 @@ PACKAGED_PHOTOS = (
 # Scenes kept out of every training set: the test split of the 'packaged' source and of the
 # benchmarks (tools/benchmark_quality.py). Both motorcycle views are one scene.
 HELD_OUT_PHOTOS = ('motorcycle_left', 'motorcycle_right', 'china', 'grace_hopper')
+# The validation split of the 'packaged' source: checkpoints are selected on these, never on the
+# test scenes above, and no training set draws from them.
+VAL_PHOTOS = ('coffee', 'flower')
+SPLITS = ('train', 'test', 'val')  # the order gives each split's dead-leaves seed offset
 PACKAGED_SHORT_SIDE = 320
 DEAD_LEAVES_DEFAULTS = dict(num_images=32, size=384)
 
@@ -211,8 +216,9 @@ def load_packaged_images(split: Optional[str] = None,
     """The photographs bundled with the installed packages (:data:`PACKAGED_PHOTOS`).
 
     Args:
-        split (str, optional): ``'train'`` (all but :data:`HELD_OUT_PHOTOS`), ``'test'`` (only
-            those) or None / ``'all'`` (all).
+        split (str, optional): ``'train'`` (all but :data:`HELD_OUT_PHOTOS` and
+            :data:`VAL_PHOTOS`), ``'val'`` (only :data:`VAL_PHOTOS`), ``'test'`` (only
+            :data:`HELD_OUT_PHOTOS`) or None / ``'all'`` (all).
         short_side (int, optional): Short side after resizing; None keeps the size.
             Defaults to 320.
 
@@ -222,12 +228,16 @@ def load_packaged_images(split: Optional[str] = None,
     images = _load_packaged(short_side)
     if split in (None, 'all'):
         return list(images)
-    if split not in ('train', 'test'):
-        raise ConfigError(f'split must be "train" or "test", got {split!r}')
-    keep = [s for s in images if (s.name in HELD_OUT_PHOTOS) == (split == 'test')]
+    if split not in SPLITS:
+        raise ConfigError(f'split must be "train", "val" or "test", got {split!r}')
+    keep = [s for s in images if _photo_split(s.name) == split]
     if not keep:
         raise ConfigError(f'no packaged photographs for the {split} split')
     return keep
+
+
+def _photo_split(name: str) -> str:
+    return 'test' if name in HELD_OUT_PHOTOS else 'val' if name in VAL_PHOTOS else 'train'
 
 
 @functools.lru_cache(maxsize=8)
@@ -247,16 +257,16 @@ def load_dead_leaves(split: str, num_images: int = 32, size: int = 384,
                      seed: int = 0) -> List[SourceImage]:
     """A bank of dead-leaves images, generated once per process (about 0.25 s each at 384 px).
 
-    Train and test banks come from different seeds (``seed`` and ``seed + 1_000_003``), so they
-    never share an image.
+    Train, test and val banks come from different seeds (``seed``, ``seed + 1_000_003`` and
+    ``seed + 2_000_006``), so they never share an image.
     """
-    if split not in ('train', 'test'):
-        raise ConfigError(f'split must be "train" or "test", got {split!r}')
+    if split not in SPLITS:
+        raise ConfigError(f'split must be "train", "val" or "test", got {split!r}')
     if num_images < 1 or size < 16:
         raise ConfigError(f'dead_leaves needs num_images >= 1 and size >= 16, got {num_images}, '
                           f'{size}')
     return list(_dead_leaves_bank(int(num_images), int(size),
-                                  int(seed) + (1_000_003 if split == 'test' else 0)))
+                                  int(seed) + 1_000_003 * SPLITS.index(split)))
 
 
 class ImagePool(NamedTuple):
@@ -275,8 +285,8 @@ def build_image_pool(spec: Union[str, dict, Sequence, None], split: str,
     Args:
         spec: None, ``'default'``, ``'packaged'``, ``'dead_leaves'``, a dead-leaves dict, a folder,
             or a list of these.
-        split (str): ``'train'``, ``'test'`` or ``'all'`` (whole classed images, every packaged
-            photograph, the training dead-leaves bank).
+        split (str): ``'train'``, ``'val'``, ``'test'`` or ``'all'`` (whole classed images,
+            every packaged photograph, the training dead-leaves bank).
         short_side (int, optional): Short side of the default set and folder images.
         train_fraction (float): Share of the longer side of classed images used for training.
         on_bad_image (str): ``'skip'`` or ``'error'`` for unreadable folder images.
@@ -284,8 +294,8 @@ def build_image_pool(spec: Union[str, dict, Sequence, None], split: str,
     Raises:
         ConfigError: An unknown spec, two sources with classes, or the errors of the sources.
     """
-    if split not in ('train', 'test', 'all'):
-        raise ConfigError(f'split must be "train", "test" or "all", got {split!r}')
+    if split not in (*SPLITS, 'all'):
+        raise ConfigError(f'split must be "train", "val", "test" or "all", got {split!r}')
     specs = list(spec) if isinstance(spec, (list, tuple)) else [spec]
     if not specs:
         raise ConfigError('images: the list of image sources is empty')
@@ -303,7 +313,7 @@ def build_image_pool(spec: Union[str, dict, Sequence, None], split: str,
             if unknown:
                 raise ConfigError(f'dead_leaves: unknown options {unknown}; expected num_images, '
                                   'size, seed')
-            found = load_dead_leaves('test' if split == 'test' else 'train', **opts)
+            found = load_dead_leaves('train' if split == 'all' else split, **opts)
             images += found
             regions += [x.image for x in found]
             continue

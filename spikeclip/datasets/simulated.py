@@ -31,7 +31,7 @@ from ..utils.errors import ConfigError
 from ..utils.image import to_uint8
 from .base import pack_item
 from .default_images import SHORT_SIDE, TRAIN_FRACTION
-from .image_sources import build_image_pool
+from .image_sources import SPLITS, build_image_pool
 
 ImageSpec = Union[str, dict, Sequence, None]
 
@@ -76,7 +76,8 @@ class SimulatedSpikeDataset(Dataset):
             sub-folder per class, or none), ``'packaged'`` (photographs shipped inside the
             installed packages), ``'dead_leaves'`` / ``dict(type='dead_leaves', num_images=32,
             size=384)``, or a list of these. Defaults to None.
-        split (str): ``'train'`` or ``'test'``. Defaults to ``'train'``.
+        split (str): ``'train'``, ``'val'`` or ``'test'``: disjoint regions of classed images,
+            disjoint images otherwise. Defaults to ``'train'``.
         num_samples (int): Length of the dataset. Defaults to 1000.
         crop_size (int): Side of the square view H = W. Defaults to 64.
         num_frames (int): Frames T of a window. Defaults to 41.
@@ -127,8 +128,8 @@ class SimulatedSpikeDataset(Dataset):
                  on_bad_image: str = 'skip',
                  short_side: int = SHORT_SIDE,
                  train_fraction: float = TRAIN_FRACTION):
-        if split not in ('train', 'test'):
-            raise ConfigError(f'SimulatedSpikeDataset split must be "train" or "test", '
+        if split not in SPLITS:
+            raise ConfigError(f'SimulatedSpikeDataset split must be "train", "val" or "test", '
                               f'got {split!r}')
         if num_samples <= 0 or crop_size <= 0 or num_frames <= 0:
             raise ConfigError(f'num_samples, crop_size and num_frames must be positive, got '
@@ -170,7 +171,7 @@ class SimulatedSpikeDataset(Dataset):
         epoch, idx = divmod(idx, self.num_samples)
         k = idx % len(self.images)
         src = self.images[k]
-        keys = (self.seed, self.split == 'test', idx) + ((epoch, ) if epoch else ())
+        keys = (self.seed, SPLITS.index(self.split), idx) + ((epoch, ) if epoch else ())
         rng, generator = seeded_rngs(*keys)
         sample = self.simulator.sample(self.regions[k], rng, generator, textures=self.regions)
         label_name = self.classes[src.label] if src.label is not None else None
@@ -227,9 +228,9 @@ def simulate_folder(images: ImageSpec,
         height (int): Frame height H. Defaults to 250.
         width (int): Frame width W. Defaults to 400.
         per_image (int): Windows per image. Defaults to 1.
-        split (str, optional): ``'train'`` or ``'test'`` part of the sources (classed images are
-            then cut to that part); None uses whole images (``'packaged'`` then means every
-            photograph). Defaults to None.
+        split (str, optional): ``'train'``, ``'val'`` or ``'test'`` part of the sources
+            (classed images are then cut to that part); None uses whole images
+            (``'packaged'`` then means every photograph). Defaults to None.
         motion, objects, light, noise: As for :class:`SimulatedSpikeDataset`; ``motion=None``
             records still scenes.
         nominal_gain (float): Light gain whose reference equals the scene. Defaults to 1.0.

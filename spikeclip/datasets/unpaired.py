@@ -1,8 +1,9 @@
 """Adds unpaired clean images to a spike dataset (stage 2's high-quality set)."""
+import hashlib
 import logging
 import os
 import os.path as osp
-from typing import List, Optional, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -32,6 +33,59 @@ def list_images(folder: str) -> List[str]:
     return files
 
 
+SPLITS = ('train', 'val', 'test')
+
+
+def split_images(files: List[str], folder: str, split: str,
+                 fractions: Tuple[float, float, float] = (0.8, 0.1, 0.1)) -> List[str]:
+    """The files of ``split``: each file's share is fixed by a hash of its path relative to
+    ``folder``, so the splits are disjoint, reproducible, and a file keeps its split when others
+    are added or removed.
+
+    Raises:
+        ConfigError: An unknown split, bad fractions, or a split that gets no file.
+    """
+    if split not in SPLITS:
+        raise ConfigError(f'split must be "train", "val" or "test", got {split!r}')
+    if len(fractions) != 3 or min(fractions) < 0 or not sum(fractions) > 0:
+        raise ConfigError(f'split_fractions must be three non-negative shares (train, val, '
+                          f'test), got {fractions!r}')
+    bounds = np.cumsum(fractions) / sum(fractions)
+    k = SPLITS.index(split)
+    low, high = (bounds[k - 1] if k else 0.0), bounds[k]
+    chosen = []
+    for f in files:
+        rel = osp.relpath(f, folder).replace(os.sep, '/')
+        u = int(hashlib.sha1(rel.encode()).hexdigest()[:12], 16) / 16 ** 12  # uniform in [0, 1)
+        if low <= u < high:
+            chosen.append(f)
+    if not chosen:
+        raise ConfigError(f'image folder {folder!r}: its {split} share ({fractions}) holds none of '
+                          f'its {len(files)} images; add images or change split_fractions')
+    return chosen
+
+
+def _warn_if_source_pictures(folder: str, classes: Optional[Sequence[str]]) -> None:
+    """Warn when ``folder`` has subfolders named after most of ``classes`` (Caltech-101's
+    layout: the source pictures of the U-CALTECH recordings, test scenes included)."""
+    if not classes or len(classes) < 4:
+        return
+    names = set()
+    for root, dirs, _ in os.walk(folder):
+        names.update(d.lower() for d in dirs)
+        if osp.relpath(root, folder).count(os.sep) >= 1:  # two levels are enough
+            dirs[:] = []
+    wanted = {str(c).lower() for c in classes}
+    shared = len(wanted & names)
+    if shared >= len(wanted) / 2:
+        print_log(f'{folder}: its subfolders are named after {shared} of the dataset\'s '
+                  f'{len(wanted)} classes, so it looks like the source pictures of the recordings '
+                  '(Caltech-101 / CIFAR images are what U-CALTECH / U-CIFAR were recorded from, '
+                  'test recordings included): the high-quality side would show the test scenes '
+                  'themselves. Use clean photographs from another source (docs/clip.md).',
+                  logger='current', level=logging.WARNING)
+
+
 @DATASETS.register_module()
 class UnpairedImageDataset(Dataset):
     """A spike dataset whose samples also carry an unrelated clean image ``hq_img``.
@@ -55,15 +109,33 @@ class UnpairedImageDataset(Dataset):
             ``'error'``. Defaults to ``'skip'``.
         seed (int, optional): Seed of the draws; None takes the sampler's (the run's seed) with
             :class:`EpochIndexSampler`, else 0. Defaults to None.
+        split (str, optional): ``'train'``, ``'val'`` or ``'test'``: use only that split's share
+            of the folder (:func:`split_images`, by a hash of each file's path within the folder,
+            so the shares are disjoint and stable as files are added), so that the test split's
+            high-quality side is never an image that training or selection saw. None uses the
+            whole folder. Defaults to None.
+        split_fractions (tuple): Shares of ``train``, ``val`` and ``test``. Defaults to
+            ``(0.8, 0.1, 0.1)``.
+
+    A folder laid out like the dataset's own source pictures (subfolders named after most of the
+    dataset's classes, as Caltech-101's ``101_ObjectCategories/<class>/``) holds the photographs
+    the U-CALTECH recordings were made from, test recordings included: that is logged as a
+    warning, since the high-quality side then shows the test scenes themselves.
     """
     takes_epoch_indices = True
 
     def __init__(self, dataset: Union[dict, Dataset], image_dir: str, size: int = 224,
-                 on_bad_image: str = 'skip', seed: Optional[int] = None):
+                 on_bad_image: str = 'skip', seed: Optional[int] = None,
+                 split: Optional[str] = None,
+                 split_fractions: Tuple[float, float, float] = (0.8, 0.1, 0.1)):
         if on_bad_image not in ('skip', 'error'):
             raise ConfigError(f"on_bad_image must be 'skip' or 'error', got {on_bad_image!r}")
         self.dataset = DATASETS.build(dataset) if isinstance(dataset, dict) else dataset
         self.images = list_images(image_dir)
+        if split is not None:
+            self.images = split_images(self.images, image_dir, split, split_fractions)
+        _warn_if_source_pictures(image_dir, self.metainfo.get('classes'))
+        self.split = split
         self.image_dir = image_dir
         self.size = size
         self.on_bad_image = on_bad_image

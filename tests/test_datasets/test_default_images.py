@@ -23,13 +23,16 @@ def test_packaged_class_list_matches():
 
 def test_split_regions_are_disjoint_and_cover_the_image():
     wide = np.arange(20 * 50, dtype=np.float32).reshape(20, 50)
-    train, test = split_region(wide, 'train'), split_region(wide, 'test')
-    assert train.shape == (20, 35) and test.shape == (20, 15)
-    assert np.array_equal(np.concatenate([train, test], axis=1), wide)
+    train, val, test = (split_region(wide, s) for s in ('train', 'val', 'test'))
+    # the held-out 15 columns are cut in two along their longer side (the 20 rows)
+    assert train.shape == (20, 35) and val.shape == (10, 15) and test.shape == (10, 15)
+    assert np.array_equal(np.concatenate([train, np.concatenate([val, test])], axis=1), wide)
     tall = wide.T
-    train, test = split_region(tall, 'train'), split_region(tall, 'test')
-    assert train.shape == (35, 20) and test.shape == (15, 20)  # cut across the longer side
-    assert not set(train.ravel()) & set(test.ravel())
+    train, val, test = (split_region(tall, s) for s in ('train', 'val', 'test'))
+    assert train.shape == (35, 20) and val.shape == (15, 10) == test.shape
+    parts = [set(p.ravel()) for p in (train, val, test)]
+    assert not parts[0] & parts[1] and not parts[0] & parts[2] and not parts[1] & parts[2]
+    assert set().union(*parts) == set(tall.ravel())
     with pytest.raises(ConfigError, match='split'):
-        split_region(wide, 'val')
+        split_region(wide, 'trainval')
 

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -134,7 +136,7 @@ def test_errors(tmp_path, folder):
     save(tmp_path / 'imgs' / 'top.png', np.zeros((30, 30), np.uint8))
     with pytest.raises(ConfigError, match='both at its top level'):
         SimulatedSpikeDataset(images=folder)
-    with pytest.raises(ConfigError, match=r'its test part is 256x77 .* crop_size=120 \(needs 85'):
+    with pytest.raises(ConfigError, match=r'its test part is 128x77 .* crop_size=120 \(needs 85'):
         SimulatedSpikeDataset(split='test', crop_size=120)
     with pytest.raises(ConfigError, match=r"noise: unknown options \['shot'\]"):
         SimulatedSpikeDataset(noise=dict(shot=1.0))
@@ -148,18 +150,45 @@ def test_errors(tmp_path, folder):
 
 def test_packaged_photographs_keep_their_test_scenes_out_of_training():
     from spikeclip.datasets import HELD_OUT_PHOTOS, build_image_pool
+    from spikeclip.datasets.image_sources import VAL_PHOTOS
     train = build_image_pool('packaged', 'train')
     test = build_image_pool('packaged', 'test')
     names = {s.name for s in train.images}
     assert len(train.images) >= 15 and not names & set(HELD_OUT_PHOTOS)
     assert {s.name for s in test.images} <= set(HELD_OUT_PHOTOS) and len(test.images) >= 2
     assert train.classes == () and all(s.label is None for s in train.images)
+    val = {s.name for s in build_image_pool('packaged', 'val').images}
+    assert val == set(VAL_PHOTOS) and not val & names and not val & set(HELD_OUT_PHOTOS)
     # dead leaves: different images for train and test, same ones on every call
     a = build_image_pool(dict(type='dead_leaves', num_images=2, size=64), 'train')
     b = build_image_pool(dict(type='dead_leaves', num_images=2, size=64), 'test')
     c = build_image_pool(dict(type='dead_leaves', num_images=2, size=64), 'train')
+    v = build_image_pool(dict(type='dead_leaves', num_images=2, size=64), 'val')
     assert not np.array_equal(a.images[0].image, b.images[0].image)
+    assert not np.array_equal(v.images[0].image, a.images[0].image)
+    assert not np.array_equal(v.images[0].image, b.images[0].image)
     assert np.array_equal(a.images[0].image, c.images[0].image)
+
+
+@pytest.mark.parametrize('config', ['configs/coarse_demo.py', 'configs/prompt_demo.py',
+                                    'configs/refine_demo.py', 'configs/pipeline_demo.py',
+                                    'configs/coarse_real.py', 'configs/refine_real.py'])
+def test_recipes_select_on_a_split_they_do_not_report(config):
+    from spikeclip.engine import load_config
+    from spikeclip.testing import REPO_ROOT
+    cfg = load_config(os.path.join(REPO_ROOT, config))
+    val, test = cfg.val_dataloader.dataset, cfg.test_dataloader.dataset
+    assert val.split == 'val' and test.split == 'test'
+    assert val.seed != test.seed
+
+
+def test_val_and_test_windows_come_from_disjoint_pixels():
+    common = dict(num_samples=4, crop_size=16, num_frames=5)
+    train, val, test = (SimulatedSpikeDataset(split=s, **common) for s in ('train', 'val', 'test'))
+    for k in range(len(val.regions)):
+        assert not np.shares_memory(val.regions[k], test.regions[k])
+        assert not np.shares_memory(val.regions[k], train.regions[k])
+    assert not torch.equal(val[0]['inputs'], test[0]['inputs'])
 
 
 def test_mixed_sources_keep_the_classes_of_the_classed_one():

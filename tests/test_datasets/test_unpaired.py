@@ -1,4 +1,6 @@
 """Clean images paired with spike samples: a new deterministic draw every epoch."""
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -74,3 +76,56 @@ def test_fewer_images_than_samples_cycle_evenly(folder, tmp_path):
 def test_epoch_sampler_needs_a_dataset_that_decodes_epochs():
     with pytest.raises(ConfigError, match='EpochIndexSampler needs a dataset'):
         EpochIndexSampler(_Spikes(3))
+
+
+def test_splits_of_the_clean_folder_are_disjoint_stable_and_cover_it(tmp_path):
+    from spikeclip.datasets.unpaired import list_images, split_images
+    for i in range(60):
+        Image.fromarray(np.full((4, 4), i, np.uint8)).save(tmp_path / f'{i:02d}.png')
+    files = list_images(str(tmp_path))
+    parts = {s: split_images(files, str(tmp_path), s) for s in ('train', 'val', 'test')}
+    assert sum(len(p) for p in parts.values()) == 60
+    assert set().union(*map(set, parts.values())) == set(files)
+    assert not set(parts['train']) & set(parts['test'])
+    assert not set(parts['val']) & set(parts['test'])
+    assert 36 <= len(parts['train']) <= 56 and parts['val'] and parts['test']
+    # a file keeps its split when others are added
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / 'new.png')
+    again = split_images(list_images(str(tmp_path)), str(tmp_path), 'test')
+    assert set(parts['test']) <= set(again)
+    with pytest.raises(ConfigError, match='holds none of'):
+        split_images(files[:1], str(tmp_path), 'val', (1.0, 0.0, 0.0))
+    with pytest.raises(ConfigError, match='split must be'):
+        split_images(files, str(tmp_path), 'trainval')
+
+
+def test_a_dataset_split_uses_only_its_share(folder):
+    from spikeclip.datasets.unpaired import list_images, split_images
+    test = UnpairedImageDataset(_Spikes(3), folder, size=6, split='test',
+                                split_fractions=(0.5, 0.0, 0.5))
+    assert test.images == split_images(list_images(folder), folder, 'test', (0.5, 0.0, 0.5))
+    assert len(test.images) < 12
+
+
+class _Classed(_Spikes):
+    metainfo = dict(classes=('cat', 'dog', 'bird', 'fish', 'car'))
+
+
+def test_a_folder_of_the_recordings_source_pictures_is_warned_about(tmp_path):
+    from mmengine.logging import MMLogger
+    root = tmp_path / '101_ObjectCategories'
+    for c in ('cat', 'dog', 'bird', 'fish'):
+        (root / c).mkdir(parents=True)
+        Image.fromarray(np.zeros((4, 4), np.uint8)).save(root / c / 'image_0001.jpg')
+    logger = MMLogger.get_current_instance()
+    seen = []
+    handler = type('H', (logging.Handler,), {'emit': lambda self, r: seen.append(r.getMessage())})()
+    logger.addHandler(handler)
+    try:
+        UnpairedImageDataset(_Classed(2), str(tmp_path), size=4)
+        assert any('source pictures' in m for m in seen)
+        seen.clear()
+        UnpairedImageDataset(_Spikes(2), str(tmp_path), size=4)  # no classes: nothing to match
+        assert not any('source pictures' in m for m in seen)
+    finally:
+        logger.removeHandler(handler)

@@ -45,6 +45,18 @@ def test_clip_report_of_a_combined_model(trained_stages):
     assert set(report['learned']) == {'coarse', 'refined'}
     assert report['psnr']['coarse'] > 0 and 0 <= report['hq_lq_acc'] <= 100
     assert isinstance(report['stage3_hq_up'], bool)
+    # every rate carries its interval, and the quality prompts their hand-written baseline
+    assert 1 <= report['images'] <= 5
+    for rates in (*report['zero_shot'].values(), *report['learned'].values()):
+        for k in ('top1', 'top5'):
+            low, high = rates[f'{k}_ci']
+            assert 0 <= low <= rates[k] <= high <= 100
+    low, high = report['hq_lq_acc_handwritten_ci']
+    assert low <= report['hq_lq_acc_handwritten'] <= high
+    assert report['hq_lq_handwritten_texts'] == ['high quality', 'low quality']
+    for gain in report['gains'].values():
+        assert gain['ci'][0] <= gain['mean'] <= gain['ci'][1]
     json.dumps(report)  # the demo writes it as JSON
     text = format_clip_report(report)
     assert 'HQ/LQ separation' in text and 'refined (stage 3)' in text
+    assert "hand-written 'high quality' / 'low quality'" in text and '95 %' in text

@@ -1,7 +1,7 @@
 # The embedded default set: scikit-image's photographs (one class each), simulated on the fly as
 # realistic moving scenes: camera paths up to ~1 px/frame, objects crossing the view, light over
-# a decade, dark current, threshold mismatch and shot noise (spikeclip.simulation.scene). Train
-# and test crops come from disjoint regions of each photograph; no download needed. References
+# a decade, dark current, threshold mismatch and shot noise (spikeclip.simulation.scene). Train,
+# val and test crops come from disjoint regions of each photograph; no download needed. References
 # are the expected spike rate at the centre frame (nominal_gain=1): dim scenes look dim.
 window = 41
 crop_size = 64
@@ -19,7 +19,11 @@ val_dataloader = dict(
     num_workers=1,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='SimulatedSpikeDataset', split='test', num_samples=128, seed=12345, **sim))
-test_dataloader = val_dataloader
+    dataset=dict(type='SimulatedSpikeDataset', split='val', num_samples=128, seed=12345, **sim))
+# Checkpoints are selected on 'val' and reported on 'test': disjoint regions of each photograph
+# (datasets.default_images.split_region), and more windows, since the 12 photographs are few.
+test_dataloader = dict(
+    val_dataloader,
+    dataset=dict(type='SimulatedSpikeDataset', split='test', num_samples=512, seed=54321, **sim))
 val_evaluator = [dict(type='PSNR'), dict(type='SSIM'), dict(type='MAE'), dict(type='MSE')]
 test_evaluator = val_evaluator
