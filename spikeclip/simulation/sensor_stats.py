@@ -248,8 +248,8 @@ def simulate_like(stats: Dict, seed: int = 0, max_side: int = 128,
                   max_frames: int = 1000) -> np.ndarray:
     """Spikes ``[T, h, w]`` of the calibrated sensor model (the simulator's default noise) at the
     recording's mean rate and length, still or moving as the recording looks; a dead-leaves
-    image (natural-image statistics) as the scene. The size is capped at ``max_side`` pixels a side and
-    ``max_frames`` frames, which the statistics do not depend on."""
+    image (natural-image statistics) as the scene. The size is capped at ``max_side`` pixels a
+    side and ``max_frames`` frames, which the statistics do not depend on."""
     h, w = min(stats['height'], max_side), min(stats['width'], max_side)
     t = min(stats['frames'], max_frames)
     motion = None if stats['still']['looks_still'] else dict(static_prob=0.0, max_speed=0.5)
