@@ -126,7 +126,8 @@ def _score(preds: torch.Tensor, gts: torch.Tensor, fit: bool = True) -> Dict[str
     gain = fit_gain(preds, gts) if fit else 1.0
     preds = (preds * gain).clamp(0, 1)
     psnr, ssim = _FUNCS['psnr'](preds, gts), _FUNCS['ssim'](preds, gts)
-    return dict(psnr=float(psnr.mean()), ssim=float(ssim.mean()), gain=gain,
+    return dict(psnr=float(psnr.mean()), ssim=float(ssim.mean()),
+                gmsd=float(_FUNCS['gmsd'](preds, gts).mean()), gain=gain,
                 per_sample_psnr=[float(v) for v in psnr])
 
 
@@ -188,7 +189,7 @@ def evaluate_methods(models: Dict[str, torch.nn.Module], dataset,
     methods = {f'TFP (best: {best} frames)': tfp[best], 'TFI': scores['TFI']}
     methods.update({k: v for k, v in scores.items() if not k.startswith('TFP-') and k != 'TFI'})
     out = dict(num_samples=n, methods=methods, best_tfp_window=best,
-               tfp_windows={w: dict(psnr=v['psnr'], ssim=v['ssim'], gain=v['gain'])
+               tfp_windows={w: dict(psnr=v['psnr'], ssim=v['ssim'], gmsd=v['gmsd'], gain=v['gain'])
                             for w, v in sorted(tfp.items())})
     if keep_images:
         k = min(keep_images, n)
@@ -244,7 +245,8 @@ def format_report(report: dict) -> str:
 
 def format_table(results: Dict[str, dict]) -> str:
     """Methods x test sets, PSNR / SSIM after the fitted gain (``results``: set -> result of
-    :func:`evaluate_methods`), with the margin of each method over the best baseline."""
+    :func:`evaluate_methods`), with the margin of each method over the best baseline, then the
+    detail measure GMSD (:func:`~spikeclip.evaluation.metrics.gmsd`) of each."""
     sets = list(results)
     methods = []
     for r in results.values():
@@ -280,6 +282,14 @@ def format_table(results: Dict[str, dict]) -> str:
             row += f'{v["psnr"] - base:>+10.2f}/{v["ssim"] - base_ssim:+.3f}' if v else \
                 f'{"-":>18}'
         lines.append(f'{("margin " + m)[:width - 1]:<{width}}{row}')
+    # Detail: how far the gradients (edges, texture) differ from the reference's; a smoothed
+    # texture scores high even where PSNR is good.
+    lines.append(f'{"GMSD (detail, lower is better)":<{width}}')
+    for m in methods:
+        cells = ''.join(f'{get(results[s], m)["gmsd"]:>18.4f}'
+                        if get(results[s], m) and 'gmsd' in get(results[s], m) else f'{"-":>18}'
+                        for s in sets)
+        lines.append(f'{m:<{width}}{cells}')
     return '\n'.join(lines)
 
 
