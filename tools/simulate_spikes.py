@@ -7,7 +7,8 @@ IMAGES is an image folder (one sub-folder per class, or none), ``default`` (the 
 set), ``packaged`` (every photograph shipped inside the installed packages) or ``dead_leaves``.
 Each window is a camera moving along a smooth random path (up to ``--speed`` pixels per frame,
 with rotation, zoom, acceleration and shake), with objects crossing the view, at a random light
-level, with dark current, threshold mismatch and shot noise (see spikeclip.simulation.scene).
+level, with the sensor noise of the calibrated model by default (dark current and its per-pixel
+pattern, threshold mismatch, shot and read noise: docs/simulation.md).
 The PNG is the 8-bit reference at the centre frame; ``scenes.json`` records what was drawn.
 Read the result with ``PairedSpikeDataset(OUT_DIR, height=H, width=W)``.
 """
@@ -43,16 +44,21 @@ def parse_args(argv=None):
     p.add_argument('--objects', type=float, default=0.4,
                    help='share of windows with moving objects; 0 for none (default: 0.4)')
     light = p.add_mutually_exclusive_group()
-    light.add_argument('--rate', type=float, nargs='+', default=[0.05, 0.6], metavar='R',
-                       help='mean spike rate per frame, or a LOW HIGH range (default: 0.05 0.6)')
+    light.add_argument('--rate', type=float, nargs='+', default=[0.02, 0.6], metavar='R',
+                       help='mean spike rate per frame, or a LOW HIGH range (default: 0.02 0.6)')
     light.add_argument('--gain', type=float, nargs='+', metavar='G',
                        help='light gain (threshold units per frame at white) instead of --rate')
-    p.add_argument('--dark-current', type=float, nargs='+', default=[0.0, 0.01], metavar='D',
-                   help='dark charge per frame in threshold units (default: 0 0.01)')
-    p.add_argument('--threshold-mismatch', type=float, nargs='+', default=[0.0, 0.06],
-                   metavar='M', help='relative std of the per-pixel threshold (default: 0 0.06)')
-    p.add_argument('--photons', type=float, nargs='+', default=[50.0, 2000.0], metavar='P',
-                   help='photons per threshold for shot noise; 0 turns it off (default: 50 2000)')
+    p.add_argument('--dark-current', type=float, nargs='+', default=[0.0, 0.005], metavar='D',
+                   help='dark charge per frame in threshold units (default: 0 0.005)')
+    p.add_argument('--dark-mismatch', type=float, nargs='+', default=[0.0, 0.5], metavar='M',
+                   help='relative std of the per-pixel dark current (default: 0 0.5)')
+    p.add_argument('--threshold-mismatch', type=float, nargs='+', default=[0.0, 0.03],
+                   metavar='M', help='relative std of the per-pixel threshold (default: 0 0.03)')
+    p.add_argument('--photons', type=float, nargs='+', default=[2000.0, 20000.0], metavar='P',
+                   help='photons per threshold for shot noise; 0 turns it off '
+                        '(default: 2000 20000)')
+    p.add_argument('--read-noise', type=float, nargs='+', default=[0.0, 0.004], metavar='S',
+                   help='std of the charge noise per frame, threshold units (default: 0 0.004)')
     p.add_argument('--reset', choices=('subtract', 'zero'), default='subtract',
                    help='accumulator reset after a spike (default: subtract, as the sensor)')
     p.add_argument('--reference', choices=('rate', 'scene'), default='rate',
@@ -72,6 +78,8 @@ def main(argv=None) -> int:
         noise = dict(dark_current=_range(args.dark_current, 'dark-current'),
                      threshold_mismatch=_range(args.threshold_mismatch, 'threshold-mismatch'),
                      photons_per_frame=None if photons == 0 else photons,
+                     dark_current_mismatch=_range(args.dark_mismatch, 'dark-mismatch'),
+                     read_noise=_range(args.read_noise, 'read-noise'),
                      reset_zero_prob=1.0 if args.reset == 'zero' else 0.0)
         light = dict(gain=_range(args.gain, 'gain')) if args.gain else \
             dict(mean_rate=_range(args.rate, 'rate'))

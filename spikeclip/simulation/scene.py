@@ -11,8 +11,9 @@ reference image.
    (:func:`random_objects`);
 3. a light level: the mean spike rate of the reference view, log-uniform over a decade by default
    (or a light gain, uniform);
-4. sensor noise: dark current, per-pixel threshold mismatch and photon shot noise, each drawn from
-   a range, and the reset convention (subtract, or with some probability reset to zero);
+4. sensor noise: dark current and its per-pixel pattern, per-pixel threshold mismatch, photon shot
+   noise and read noise, each drawn from a range (calibrated to physical cameras by default), and
+   the reset convention (subtract, or with some probability reset to zero);
 5. the spikes (:func:`simulate_spikes`) and the reference: the scene at the centre frame
    ``T // 2`` times ``gain / nominal_gain``, clipped to [0, 1] (``reference='rate'``). With
    ``nominal_gain=1`` the reference is the expected spike rate per frame (never clipped, as a
@@ -39,6 +40,11 @@ from .objects import ObjectsConfig, composite, random_objects
 from .simulator import SpikeCameraModel, simulate_spikes
 
 Range = Union[float, Tuple[float, float]]
+
+
+def _uniform(u: float, bounds: Tuple[float, float]) -> float:
+    """The point ``u`` in [0, 1) of the way from ``bounds[0]`` to ``bounds[1]``."""
+    return bounds[0] + (bounds[1] - bounds[0]) * u
 
 
 def _range(value: Optional[Range], name: str) -> Optional[Tuple[float, float]]:
@@ -84,27 +90,46 @@ class LightConfig:
 class SensorNoiseConfig:
     """Sensor noise of a window; each value is a number or a ``(low, high)`` range drawn per window.
 
+    The defaults are calibrated to what recordings of physical spike cameras show (regular spike
+    timing: an inter-spike-interval coefficient of variation of about 0.1 on a bright still scene,
+    what frame quantisation alone gives; practically no spikes in consecutive frames below 0.5
+    spikes per frame; a per-pixel gain non-uniformity up to about 3 %; no hot or dead pixels).
+    docs/simulation.md ("Calibration to real cameras") gives the reasoning behind each range, and
+    ``tools/sensor_stats.py`` measures a recording the same way.
+
     Args:
         dark_current (float | tuple): Charge per frame without light (threshold units), uniform.
-            Defaults to (0, 0.01).
-        threshold_mismatch (float | tuple): Relative std of the per-pixel threshold, uniform.
-            Defaults to (0, 0.06).
+            Defaults to (0, 0.005).
+        dark_current_mismatch (float | tuple): Relative std of the per-pixel dark current (its
+            fixed pattern), uniform. Defaults to (0, 0.5).
+        threshold_mismatch (float | tuple): Relative std of the per-pixel threshold (the gain's
+            fixed pattern), uniform. Defaults to (0, 0.03).
         photons_per_frame (float | tuple, optional): Photons per threshold of charge (shot noise;
-            larger is cleaner), log-uniform; None turns shot noise off. Defaults to (50, 2000).
+            larger is cleaner: the interval between two spikes varies by ``1 / sqrt(p)``),
+            log-uniform; None turns shot noise off. Defaults to (2000, 20000).
+        read_noise (float | tuple): Std of a light-independent charge noise per pixel and frame
+            (threshold units), uniform; it matters most at low light. Defaults to (0, 0.004).
         reset_zero_prob (float): Share of windows simulated with the accumulator reset to zero
             instead of subtracted. Defaults to 0.
     """
-    dark_current: Range = (0.0, 0.01)
-    threshold_mismatch: Range = (0.0, 0.06)
-    photons_per_frame: Optional[Range] = (50.0, 2000.0)
+    dark_current: Range = (0.0, 0.005)
+    threshold_mismatch: Range = (0.0, 0.03)
+    photons_per_frame: Optional[Range] = (2000.0, 20000.0)
     reset_zero_prob: float = 0.0
+    dark_current_mismatch: Range = (0.0, 0.5)
+    read_noise: Range = (0.0, 0.004)
 
     def __post_init__(self):
         self.dark_current = _range(self.dark_current, 'noise.dark_current')
         self.threshold_mismatch = _range(self.threshold_mismatch, 'noise.threshold_mismatch')
         self.photons_per_frame = _range(self.photons_per_frame, 'noise.photons_per_frame')
-        if self.dark_current[0] < 0 or self.threshold_mismatch[0] < 0:
-            raise ValueError('noise dark_current and threshold_mismatch must be >= 0')
+        self.dark_current_mismatch = _range(self.dark_current_mismatch,
+                                            'noise.dark_current_mismatch')
+        self.read_noise = _range(self.read_noise, 'noise.read_noise')
+        if min(self.dark_current[0], self.threshold_mismatch[0], self.dark_current_mismatch[0],
+               self.read_noise[0]) < 0:
+            raise ValueError('noise dark_current, dark_current_mismatch, threshold_mismatch and '
+                             'read_noise must be >= 0')
         if self.photons_per_frame is not None and self.photons_per_frame[0] <= 0:
             raise ValueError('noise photons_per_frame must be positive or None')
         if not 0 <= self.reset_zero_prob <= 1:
@@ -287,6 +312,10 @@ class SceneSimulator:
                 photons_per_frame=None if n.photons_per_frame is None else
                 log_uniform(u[3], *n.photons_per_frame),
                 reset='zero' if u[4] < n.reset_zero_prob else 'subtract')
+            # Drawn after the others, so that settings without them draw what they always did.
+            v = rng.random(2)
+            noise.update(dark_current_mismatch=_uniform(v[0], n.dark_current_mismatch),
+                         read_noise=_uniform(v[1], n.read_noise))
         model = SpikeCameraModel(gain=gain, **noise)
         spikes = simulate_spikes(frames[None], model=model, generator=generator)[0]
         scale = gain / self.nominal_gain if self.reference == 'rate' else 1.0

@@ -22,7 +22,9 @@ quantises a static pixel's rate to ``1 / ceil(theta / e)``; it is offered so tha
 trained and tested on both conventions. It is evaluated with a loop over frames.
 
 Noise options:
-    * ``dark_current``: light-independent charge per frame (in threshold units), giving dark spikes.
+    * ``dark_current``: light-independent charge per frame (in threshold units), giving dark spikes;
+      ``dark_current_mismatch`` makes it a per-pixel offset ``dark * max(0, 1 + sigma * N(0, 1))``
+      (fixed pattern of the dark rate).
     * ``threshold_mismatch``: per-pixel threshold ``theta * (1 + sigma * N(0, 1))`` (fixed-pattern
       noise), clipped to at least ``0.2 * theta``.
     * ``photons_per_frame``: photon shot noise; ``e_t`` becomes ``Poisson(e_t * p) / p`` where ``p``
@@ -31,6 +33,11 @@ Noise options:
       ``e_t + sqrt(e_t / p) * N(0, 1)`` (clipped at 0), about 5x cheaper than exact Poisson draws
       and indistinguishable from them once a frame gathers more than a few photons;
       ``shot_noise='poisson'`` draws them exactly.
+    * ``read_noise``: light-independent temporal noise, ``e_t + sigma * N(0, 1)`` per pixel and
+      frame (clipped at 0), in threshold units; it matters most at low light (small ``e_t``).
+
+The accumulator's random initial phase ``a_0 ~ U[0, theta)`` and the per-pixel threshold mismatch
+are what a real sensor shows on a still scene (docs/simulation.md, "Calibration to real cameras").
 """
 from dataclasses import dataclass
 from typing import Optional, Union
@@ -50,11 +57,15 @@ class SpikeCameraModel:
             Defaults to 0.5 (a white pixel fires every other frame).
         threshold (float): Firing threshold theta. Defaults to 1.0.
         dark_current (float): Light-independent charge per frame. Defaults to 0.
+        dark_current_mismatch (float): Relative std of the per-pixel dark current (a fixed
+            pattern). Defaults to 0.
         threshold_mismatch (float): Relative std of the per-pixel threshold. Defaults to 0.
         photons_per_frame (float, optional): Photons per frame at unit light for shot noise;
             None disables shot noise. Defaults to None.
         shot_noise (str): ``'gaussian'`` (fast normal approximation) or ``'poisson'`` (exact).
             Defaults to ``'gaussian'``.
+        read_noise (float): Std of a light-independent charge noise per pixel and frame, in
+            threshold units. Defaults to 0.
         reset (str): ``'subtract'`` (keep the charge above the threshold, as the sensor does) or
             ``'zero'`` (reset the accumulator to 0 at the read-out). Defaults to ``'subtract'``.
     """
@@ -65,13 +76,17 @@ class SpikeCameraModel:
     photons_per_frame: Optional[float] = None
     shot_noise: str = 'gaussian'
     reset: str = 'subtract'
+    dark_current_mismatch: float = 0.0
+    read_noise: float = 0.0
 
     def __post_init__(self):
         if self.gain <= 0 or self.threshold <= 0:
             raise ValueError(f'gain and threshold must be positive, got gain={self.gain}, '
                              f'threshold={self.threshold}')
-        if self.dark_current < 0 or self.threshold_mismatch < 0:
-            raise ValueError('dark_current and threshold_mismatch must be >= 0')
+        if min(self.dark_current, self.threshold_mismatch, self.dark_current_mismatch,
+               self.read_noise) < 0:
+            raise ValueError('dark_current, dark_current_mismatch, threshold_mismatch and '
+                             'read_noise must be >= 0')
         if self.photons_per_frame is not None and self.photons_per_frame <= 0:
             raise ValueError('photons_per_frame must be positive or None')
         if self.shot_noise not in ('gaussian', 'poisson'):
@@ -129,7 +144,11 @@ def simulate_spikes(frames: ArrayLike,
     if model.threshold_mismatch > 0:
         noise = torch.randn((n, 1, h, w), generator=generator, device=x.device, dtype=x.dtype)
         theta = (theta * (1 + model.threshold_mismatch * noise)).clamp_min(0.2 * model.threshold)
-    light = x.clamp(0, 1) * model.gain + model.dark_current  # [N, T or 1, H, W]
+    dark = model.dark_current
+    if dark > 0 and model.dark_current_mismatch > 0:  # a per-pixel dark-current offset
+        z = torch.randn((n, 1, h, w), generator=generator, device=x.device, dtype=x.dtype)
+        dark = dark * (1 + model.dark_current_mismatch * z).clamp_(min=0)
+    light = x.clamp(0, 1) * model.gain + dark  # [N, T or 1, H, W]
     if model.photons_per_frame is not None:
         p = model.photons_per_frame
         light = light.expand(-1, t, -1, -1)
@@ -138,6 +157,9 @@ def simulate_spikes(frames: ArrayLike,
         else:
             z = torch.randn(light.shape, generator=generator, device=x.device, dtype=x.dtype)
             light = (light + (light / p).sqrt_() * z).clamp_(min=0)
+    if model.read_noise > 0:
+        z = torch.randn((n, t, h, w), generator=generator, device=x.device, dtype=x.dtype)
+        light = (light + model.read_noise * z).clamp_(min=0)
     # Light per frame in threshold units, capped at one spike per frame: the accumulator
     # a_t / theta starts at U[0, 1) and N_t = floor(a_0 / theta + sum_k e_k / theta).
     charge = (light / theta).clamp_(max=1.0)  # [N, T or 1, H, W]

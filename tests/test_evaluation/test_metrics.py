@@ -61,3 +61,21 @@ def test_accuracy_counts_non_finite_scores_as_wrong():
     samples = [dict(pred_score=s, gt_label=torch.tensor(1)) for s in (nan, inf, good)]
     out = _run(Accuracy(topk=(1, 5)), samples)  # k=5 > 3 classes: finite scores all count
     assert out == {'top1': pytest.approx(100 / 3), 'top5': pytest.approx(100 / 3)}
+
+
+def test_gmsd_is_zero_for_the_reference_and_grows_as_detail_is_smoothed_away():
+    import torch.nn.functional as F
+
+    from spikeclip.evaluation.metrics import gmsd
+    from spikeclip.simulation.dead_leaves import dead_leaves
+    ref = torch.from_numpy(dead_leaves(96, np.random.default_rng(0)))[None, None].float()
+    assert float(gmsd(ref, ref)[0]) == pytest.approx(0.0, abs=1e-9)
+    blurred = [ref]
+    for _ in range(3):
+        blurred.append(F.avg_pool2d(F.pad(blurred[-1], (1, 1, 1, 1), mode='replicate'), 3,
+                                    stride=1))
+    scores = [float(gmsd(b, ref)[0]) for b in blurred]
+    assert scores[0] < scores[1] < scores[2] < scores[3]
+    # a brightness gain keeps the edges where they are but changes their strength
+    assert float(gmsd(ref * 0.5, ref)[0]) > 0.01
+    assert gmsd(torch.cat([ref, blurred[2]]), torch.cat([ref, ref])).shape == (2, )

@@ -1,17 +1,16 @@
 # Realistic moving scenes simulated on the fly (offline): every photograph shipped inside the
 # installed packages except the held-out test scenes, and dead-leaves images. Per window: camera
 # paths up to ~1 px/frame with rotation, zoom, acceleration and shake; objects crossing the view;
-# mean spike rates over a decade (0.05-0.6 per frame); dark current, threshold mismatch, shot
-# noise; one window in ten from a sensor that resets to zero instead of subtracting the threshold
-# (some simulators do). References are the expected spike rate at the centre frame
-# (nominal_gain=1, never clipped). Validation and test use photographs and dead-leaves images
-# that no training sees, different ones for each.
+# mean spike rates 0.02-0.6 per frame; the sensor noise calibrated to physical cameras (the
+# simulator's defaults, docs/simulation.md); one window in ten from a sensor that resets to zero
+# instead of subtracting the threshold (some simulators do). References are the expected spike
+# rate at the centre frame (nominal_gain=1, never clipped). Validation and test use photographs
+# and dead-leaves images that no training sees, different ones for each.
 window = 41
 images = ['packaged', dict(type='dead_leaves', num_images=32, size=384)]
 sim = dict(images=images, num_frames=window, nominal_gain=1.0,
-           motion=dict(), objects=dict(), light=dict(mean_rate=(0.05, 0.6)),
-           noise=dict(dark_current=(0.0, 0.01), threshold_mismatch=(0.0, 0.06),
-                      photons_per_frame=(50.0, 2000.0), reset_zero_prob=0.1))
+           motion=dict(), objects=dict(), light=dict(mean_rate=(0.02, 0.6)),
+           noise=dict(reset_zero_prob=0.1))
 train_dataloader = dict(
     batch_size=8,
     num_workers=2,
