@@ -12,8 +12,8 @@ two new outer segments (left and right of ``L_{k-1}``) are compared with the rat
 ``r * L`` within about one spike (the phase), plus temporal noise; the squared difference is
 divided by that expected variance,
 
-    z^2 = (r_seg - r_in)^2 / (v(L_seg) / L_seg^2 + v(L_in) / L_in^2),
-    v(L) = min(quant_var, r * L) + fano * r * L,
+    z^2 = (r_seg - r_in)^2 / (q (1 / L_seg + 1 / L_in)^2 + fano r (1 / L_seg + 1 / L_in)),
+    q = min(quant_var, r L_seg)   (the phase error, shared at the windows' boundary),
 
 and ``z^2`` is averaged over a ``pool x pool`` neighbourhood (so that one noisy pixel neither
 starts nor stops a long window, and the selection map has no speckle). A pixel is still up to
@@ -75,7 +75,7 @@ class AdaptiveWindow(nn.Module):
             (spikes^2). Defaults to 0.25.
         mode (str): ``'hard'`` (the longest still window) or ``'soft'`` (a blend by pass
             probabilities). Defaults to ``'soft'``.
-        softness (float): Width of the soft pass probability in ``z^2``. Defaults to 1.0.
+        softness (float): Width of the soft pass probability in ``z^2``. Defaults to 0.5.
         scales (Sequence[int]): Spatial scales of the test: rates are also compared after a
             ``scale x scale`` box average (coarse structure in low light). Defaults to (1, 4).
         dilate (int): Side of the max filter that grows every moving area (odd; 1 for none), so
@@ -92,7 +92,7 @@ class AdaptiveWindow(nn.Module):
                  fano: float = 0.02,
                  quant_var: float = 0.25,
                  mode: str = 'soft',
-                 softness: float = 1.0,
+                 softness: float = 0.5,
                  scales: Sequence[int] = (1, 4),
                  dilate: int = 7):
         super().__init__()
@@ -139,10 +139,18 @@ class AdaptiveWindow(nn.Module):
         return [self.min_window] + [v for v in self.levels if v < top] + \
             ([top] if top > self.min_window else [])
 
-    def _variance(self, rate: torch.Tensor, length: int) -> torch.Tensor:
-        """Expected variance of the count over ``length`` frames at ``rate`` (spikes^2)."""
-        mean = rate * length
-        return torch.minimum(mean, torch.full_like(mean, self.quant_var)) + self.fano * mean
+    def _variance(self, rate: torch.Tensor, len_seg: int, len_in: int) -> torch.Tensor:
+        """Expected variance of ``r_seg - r_in`` at a constant ``rate`` (spikes^2 / frame^2)
+        for adjacent windows of ``len_seg`` and ``len_in`` frames.
+
+        The integrate-and-fire phase error is shared at the boundary (a spike early in one
+        window is a spike missing from the other), so it enters as
+        ``q * (1 / len_seg + 1 / len_in)^2``, not as the sum of two independent variances;
+        the temporal noise as ``fano * rate * (1 / len_seg + 1 / len_in)``.
+        """
+        inv = 1.0 / len_seg + 1.0 / len_in
+        q = torch.clamp(rate * len_seg, max=self.quant_var)
+        return q * inv ** 2 + self.fano * rate * inv
 
     def _dilate(self, moving: torch.Tensor) -> torch.Tensor:
         """Grow the moving areas by ``dilate // 2`` pixels (a max filter)."""
@@ -186,9 +194,8 @@ class AdaptiveWindow(nn.Module):
                 blur = _box if scale > 1 else _identity
                 r_hat = blur(rate, scale)
                 r_in = blur(count, scale) / len_in
-                v_in = self._variance(r_hat, len_in) / len_in ** 2
                 for (s, e), n in zip(segments, seg_counts):
-                    v = (self._variance(r_hat, e - s) / (e - s) ** 2 + v_in) / scale ** 2
+                    v = self._variance(r_hat, e - s, len_in) / scale ** 2
                     d = blur(n, scale) / (e - s) - r_in
                     z2 = torch.maximum(z2, self._pooled(d ** 2 / v.clamp_min(1e-8)))
             stats.append(z2)
