@@ -105,3 +105,16 @@ def test_config_errors():
         AdaptiveWindow(short, window=81, levels=(101, ))
     with pytest.raises(ConfigError, match="mode must be 'hard' or 'soft'"):
         AdaptiveWindow(short, mode='blend')
+    with pytest.raises(ConfigError, match=r'camera_share must be in \(0, 1\]'):
+        AdaptiveWindow(short, camera_share=0.0)
+
+
+@torch.inference_mode()
+def test_a_moving_camera_keeps_the_whole_view_on_the_short_model(adaptive):
+    """Where most of the view fails the test (camera motion), even the flat areas that pass it
+    stay on the short model: a pan leaves the image as the short model makes it."""
+    frames, ref = _scene(6, speed=0.3)
+    spikes, out = _run(adaptive, frames)
+    short = adaptive.short(spikes[:, 105:146])
+    assert adaptive.camera_share < 1
+    assert torch.allclose(out, short.clamp(0, 1), atol=1e-6)

@@ -17,7 +17,10 @@ divided by that expected variance,
 
 and ``z^2`` is averaged over a ``pool x pool`` neighbourhood (so that one noisy pixel neither
 starts nor stops a long window, and the selection map has no speckle). A pixel is still up to
-level ``k`` while every test up to ``k`` passes (``mean z^2 < threshold`` for both segments).
+level ``k`` while every test up to ``k`` passes (``mean z^2 < threshold`` for both segments; the
+test also runs on rates box-averaged over ``scales``, for coarse structure in low light). Moving
+areas are grown by ``dilate`` pixels, and where more than ``camera_share`` of the view moves (the
+camera does) the whole view stays on the short model.
 
 Output: the short model's image where the test at level 1 fails, the rate over ``L_k`` where the
 pixel is still up to level ``k`` (``mode='hard'``), or the same with the per-level pass
@@ -81,6 +84,9 @@ class AdaptiveWindow(nn.Module):
         dilate (int): Side of the max filter that grows every moving area (odd; 1 for none), so
             that the blur of a long window never reaches the edge of a moving object.
             Defaults to 7.
+        camera_share (float): Where more than this share of the view fails a level's test,
+            the camera moves, and no pixel of that view uses the level or longer ones (1 turns
+            this off). Defaults to 1.0.
     """
 
     def __init__(self,
@@ -94,7 +100,8 @@ class AdaptiveWindow(nn.Module):
                  mode: str = 'soft',
                  softness: float = 0.5,
                  scales: Sequence[int] = (1, 4),
-                 dilate: int = 7):
+                 dilate: int = 7,
+                 camera_share: float = 1.0):
         super().__init__()
         if not isinstance(short, dict):
             raise ConfigError(f'AdaptiveWindow short must be an encoder config dict, got '
@@ -132,6 +139,10 @@ class AdaptiveWindow(nn.Module):
         self.threshold, self.pool, self.softness = float(threshold), pool, float(softness)
         self.fano, self.quant_var, self.mode = float(fano), float(quant_var), mode
         self.scales, self.dilate = scales, dilate
+        if not 0 < camera_share <= 1:
+            raise ConfigError(f'AdaptiveWindow camera_share must be in (0, 1], got '
+                              f'{camera_share!r}')
+        self.camera_share = float(camera_share)
 
     def lengths(self, num_frames: int) -> List[int]:
         """The nested window lengths ``L_0 < ... < L_K`` used for an input of ``num_frames``."""
@@ -224,19 +235,18 @@ class AdaptiveWindow(nn.Module):
         out = self.short(spikes[:, a:b])
         lengths, rates, stats = self.select(spikes)
         level = torch.zeros_like(out)
-        if self.mode == 'hard':
-            still = torch.ones_like(out, dtype=torch.bool)
-            for length, rate, z2 in zip(lengths[1:], rates[1:], stats):
-                still = still & ~self._dilate(z2 >= self.threshold)
-                out = torch.where(still, rate, out)
-                level = torch.where(still, torch.full_like(level, length), level)
-        else:
-            passed = torch.ones_like(out)
-            for length, rate, z2 in zip(lengths[1:], rates[1:], stats):
-                passed = passed * (1 - self._dilate(
-                    torch.sigmoid((z2 - self.threshold) / self.softness)))
-                out = out + passed * (rate - out)
-                level = level + passed * (length - level)
+        passed = torch.ones_like(out)
+        for length, rate, z2 in zip(lengths[1:], rates[1:], stats):
+            if self.mode == 'hard':
+                moving = self._dilate((z2 >= self.threshold).float())
+            else:
+                moving = self._dilate(torch.sigmoid((z2 - self.threshold) / self.softness))
+            passed = passed * (1 - moving)
+            if self.camera_share < 1:  # most of the view moves: the camera does
+                share = moving.mean((1, 2, 3), keepdim=True)
+                passed = passed * (share <= self.camera_share)
+            out = out + passed * (rate - out)
+            level = level + passed * (length - level)
         out = out.clamp(0.0, 1.0)
         return (out, level) if return_level else out
 
