@@ -23,9 +23,10 @@ areas are grown by ``dilate`` pixels, and where more than ``camera_share`` of th
 camera does) the whole view stays on the short model.
 
 Output: the short model's image where the test at level 1 fails, the rate over ``L_k`` where the
-pixel is still up to level ``k`` (``mode='hard'``), or the same with the per-level pass
-probabilities ``sigmoid((threshold - z^2) / softness)`` (``mode='soft'``). No learned parameters
-besides the short model's.
+pixel is still up to level ``k`` (``mode='hard'``), or a blend by the per-level pass
+probabilities ``1 - sigmoid((z^2 - threshold) / softness)`` (``mode='soft'``: level ``k``
+replaces the image so far with weight ``P_k``, the product of the pass probabilities up to
+``k``). No learned parameters besides the short model's.
 
 A shorter input than ``window`` (a 200-frame U-CALTECH file, a 100-frame clip) uses the levels
 that fit; it must hold at least the short window.
@@ -167,9 +168,7 @@ class AdaptiveWindow(nn.Module):
         """Grow the moving areas by ``dilate // 2`` pixels (a max filter)."""
         if self.dilate == 1:
             return moving
-        m = moving.float()
-        out = F.max_pool2d(m, self.dilate, stride=1, padding=self.dilate // 2)
-        return out.bool() if moving.dtype == torch.bool else out
+        return F.max_pool2d(moving, self.dilate, stride=1, padding=self.dilate // 2)
 
     def _pooled(self, z2: torch.Tensor) -> torch.Tensor:
         return z2 if self.pool == 1 else _box(z2, self.pool)
@@ -253,15 +252,8 @@ class AdaptiveWindow(nn.Module):
     def extra_repr(self) -> str:
         return (f'window={self.window}, min_window={self.min_window}, levels={self.levels}, '
                 f'threshold={self.threshold}, pool={self.pool}, fano={self.fano}, '
+                f'scales={self.scales}, dilate={self.dilate}, camera_share={self.camera_share}, '
                 f'mode={self.mode!r}')
 
 
-def level_fractions(level: torch.Tensor, lengths: Sequence[int]) -> dict:
-    """Share of pixels per selected window length (hard mode), for logs and benchmarks."""
-    out: dict = {}
-    for length in [0, *lengths[1:]]:
-        out[int(length)] = float((level == length).float().mean())
-    return out
-
-
-__all__ = ['AdaptiveWindow', 'centred_bounds', 'level_fractions']
+__all__ = ['AdaptiveWindow', 'centred_bounds']
