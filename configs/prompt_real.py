@@ -10,7 +10,7 @@ work_dir = 'work_dirs/real/prompt'
 model = dict(
     type='PromptModel',
     clip={{_base_.clip}},
-    coarse_checkpoint='pretrained:real',
+    coarse_checkpoint='pretrained:real-short',  # stage 2 reads 41-frame windows
     hq_lq=dict(type='HQLQPromptLearner'),
     class_prompt=None)
 train_dataloader = dict(dataset=dict(num_samples=2000))

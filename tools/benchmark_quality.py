@@ -38,8 +38,9 @@ def parse_args(argv=None):
     p.add_argument('--work-dir', default='work_dirs/quality',
                    help='test-set cache, JSON and grid (default: work_dirs/quality)')
     p.add_argument('--max-samples', type=int, help='score only the first samples of each set')
-    p.add_argument('--frames', type=int, default=200,
-                   help='frames of the recorded test sets, reference at the centre (default: 200)')
+    p.add_argument('--frames', type=int, default=None,
+                   help='frames of the recorded test sets, reference at the centre (default: 200; '
+                   '301 for the still_* sets)')
     p.add_argument('--height', type=int, default=250, help='test-set frame height (default: 250)')
     p.add_argument('--width', type=int, default=400, help='test-set frame width (default: 400)')
     p.add_argument('--per-image', type=int, default=4,
@@ -73,7 +74,7 @@ def main(argv=None):
     size = dict(num_frames=args.frames, height=args.height, width=args.width,
                 per_image=args.per_image)
     cache = osp.join(args.work_dir, 'testsets_{num_frames}x{height}x{width}x{per_image}'.format(
-        **size))
+        **dict(size, num_frames=args.frames or 'default')))
     sets = realistic_testsets(cache, args.sets, **size)
     for cfg in args.config:
         sets[osp.splitext(osp.basename(cfg))[0] + ' test split'] = config_test_set(cfg)

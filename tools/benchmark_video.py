@@ -7,7 +7,8 @@
 
 Prints reconstructed frames/s of the model and of TFP over the same window for each batch size
 (``stream``: read + decode + model; ``files``: with the PNGs), and the peak memory of a fresh
-process over a short and a long simulated recording. CHECKPOINT defaults to ``pretrained:real``.
+process over a short and a long simulated recording. CHECKPOINT defaults to
+``pretrained:real-short``.
 Timings depend on the machine's load: the table prints the load average.
 """
 import argparse
@@ -20,9 +21,9 @@ from spikeclip.utils.cli import run_cli
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='SpikeCLIP whole-recording speed and memory')
-    parser.add_argument('checkpoint', nargs='?', default='pretrained:real',
+    parser.add_argument('checkpoint', nargs='?', default='pretrained:real-short',
                         help='stage or combined checkpoint, or pretrained:NAME '
-                        '(default: pretrained:real)')
+                        '(default: pretrained:real-short, the faster model for video)')
     parser.add_argument('--batch-sizes', type=int, nargs='+', default=[1, 4, 16])
     parser.add_argument('--threads', type=int, default=2, help='torch threads (default: 2)')
     parser.add_argument('--height', type=int, default=250)

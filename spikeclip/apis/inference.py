@@ -8,6 +8,7 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 from mmengine.config import Config
+from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
 
 from ..engine.fast_inference import cached_prompt_features, prepare_for_inference, to_float32
@@ -115,8 +116,12 @@ def init_model(checkpoint: str, config: Optional[str] = None, device: Optional[s
 
 
 def load_window(path: str, window: Optional[int], frame: Optional[int] = None,
-                height: int = 250, width: int = 400) -> np.ndarray:
+                height: int = 250, width: int = 400,
+                min_window: Optional[int] = None) -> np.ndarray:
     """The ``window`` frames of a recording centred on ``frame`` (its temporal centre by default).
+
+    With ``min_window`` (a model that accepts shorter inputs), a recording of ``min_window`` to
+    ``window`` frames is read whole.
 
     Only the window is read and decoded (``.dat``: the window's bytes; ``.npz``: the ``spk``
     member up to the window's end), after the recording's length has been checked against the
@@ -138,7 +143,10 @@ def load_window(path: str, window: Optional[int], frame: Optional[int] = None,
         what = f'{total} frames'
     else:
         raise SpikeFormatError(f'{path}: unknown spike file type {ext!r}; expected .dat or .npz')
-    if window is not None and total < window:
+    if window is not None and total < window and (min_window is None or total < min_window):
+        if min_window is not None:
+            raise SpikeFormatError(f'{path}: the model needs at least {min_window} frames, but '
+                                   f'the recording holds only {what}')
         raise SpikeFormatError(f'{path}: the model needs a window of {window} frames, but the '
                                f'recording holds only {what}')
     if frame is not None and not 0 <= frame < total:
@@ -281,6 +289,7 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
     stems = output_stems(inputs, save_coarse)
     model, ctx = prepare_for_inference(model, amp=amp, channels_last=channels_last)
     window = model.data_preprocessor.window
+    min_window = getattr(model.data_preprocessor, 'min_window', None)
     names = list(getattr(model, 'class_names', []) or [])
     predictions = _Predictions(osp.join(out_dir, PREDICTIONS))
     predictions.flush()  # an older predictions.json never stays beside this run's images
@@ -288,8 +297,8 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
         with ctx, cached_prompt_features(model):  # bf16/fp32 as chosen; prompts once
             for path, stem in zip(inputs, stems):
                 try:
-                    entry = _infer_one(model, path, stem, out_dir, window, names, frame, height,
-                                       width, save_coarse, topk)
+                    entry = _infer_one(model, path, stem, out_dir, (window, min_window), names,
+                                       frame, height, width, save_coarse, topk)
                 except SpikeCLIPError as e:
                     if not skip_errors:
                         raise
@@ -302,7 +311,11 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
 
 def _infer_one(model, path, stem, out_dir, window, names, frame, height, width, save_coarse,
                topk) -> dict:
-    spikes = torch.from_numpy(load_window(path, window, frame, height, width))
+    window, min_window = window
+    spikes = torch.from_numpy(load_window(path, window, frame, height, width, min_window))
+    if window is not None and spikes.shape[0] < window:
+        print_log(f'{path}: {spikes.shape[0]} frames, shorter than the model\'s {window}-frame '
+                  'window: the model uses all of them', logger='current')
     data = model.data_preprocessor(dict(inputs=[spikes], data_samples=None))
     sample = to_float32(model(data['inputs'], None, mode='predict')[0])
     _check_finite(path, sample)

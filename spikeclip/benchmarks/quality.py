@@ -16,16 +16,17 @@ import torch
 from ..evaluation.metrics.image_quality import _FUNCS
 from ..models.encoders import TFI, TFP, fit_gain
 
-DEFAULT_WINDOWS = (3, 5, 9, 13, 17, 21, 29, 41, 64, 128, 200)
+DEFAULT_WINDOWS = (3, 5, 9, 13, 17, 21, 29, 41, 64, 81, 128, 161, 200, 251)
 
 # Test sets that differ from every training recipe of the toolkit: held-out photographs and
 # dead-leaves images (the 'test' split of the sources), and motion, objects, light and noise
-# outside or at the edges of the training ranges. Each is recorded at 250x400 for 200 frames,
-# with the reference at frame 100, so 200-frame and short-window models are scored alike. The
-# reference is the scene itself (as a photograph of a real scene would be) and the light gain is
-# fixed per set (one sensor, one exposure: rate = gain * scene), so one least-squares gain per set
-# and method calibrates every method, as the external checks on real-format recordings do.
-# The sensor noise the first five sets were recorded with: the simulator's defaults before they
+# outside or at the edges of the training ranges. Each is recorded at 250x400 for 200 frames
+# (the still sets: 301), with the reference at the centre frame, so long-window and short-window
+# models are scored alike. The reference is the scene itself (as a photograph of a real scene
+# would be) and the light gain is fixed per set (one sensor, one exposure: rate = gain * scene),
+# so one least-squares gain per set and method calibrates every method, as the external checks
+# on real-format recordings do.
+# The sensor noise of every set but 'calibrated_sensor': the simulator's defaults before they
 # were calibrated to physical cameras (much stronger shot noise, twice the fixed pattern), kept
 # so that their figures stay comparable across versions.
 PRE_CALIBRATION_NOISE = dict(dark_current=(0.0, 0.01), threshold_mismatch=(0.0, 0.06),
@@ -60,6 +61,20 @@ REALISTIC_TESTSETS = {
     'static': dict(motion=None, objects=None, light=dict(gain=0.5),
                    noise=dict(PRE_CALIBRATION_NOISE, dark_current=(0.0, 0.005),
                               threshold_mismatch=(0.0, 0.03))),
+    # still scenes at three light levels (about 0.2, 0.1 and 0.03 spikes per frame), recorded
+    # long enough for the longest windows (STILL_FRAMES): where a long average is hard to beat
+    'still_bright': dict(motion=None, objects=None, light=dict(gain=0.5),
+                         noise=dict(PRE_CALIBRATION_NOISE, dark_current=(0.0, 0.005),
+                                    threshold_mismatch=(0.0, 0.03),
+                                    photons_per_frame=(200.0, 2000.0))),
+    'still_dim': dict(motion=None, objects=None, light=dict(gain=0.25),
+                      noise=dict(PRE_CALIBRATION_NOISE, dark_current=(0.0, 0.005),
+                                 threshold_mismatch=(0.0, 0.03),
+                                 photons_per_frame=(100.0, 1000.0))),
+    'still_dark': dict(motion=None, objects=None, light=dict(gain=0.07),
+                       noise=dict(PRE_CALIBRATION_NOISE, dark_current=(0.002, 0.005),
+                                  threshold_mismatch=(0.0, 0.03),
+                                  photons_per_frame=(50.0, 500.0))),
     # the sensor calibrated to physical cameras (the simulator's defaults: regular spike timing,
     # a fixed pattern up to 3 %, little temporal noise), handheld motion with still moments and
     # objects, a medium light level
@@ -67,20 +82,31 @@ REALISTIC_TESTSETS = {
         motion=dict(static_prob=0.3, min_speed=0.05, max_speed=0.5),
         objects=dict(prob=0.3), light=dict(gain=0.4), noise={}),
 }
+# Recording length of each set (frames; the reference is the centre frame); others: 200.
+STILL_FRAMES = 301
+SET_FRAMES = {'still_bright': STILL_FRAMES, 'still_dim': STILL_FRAMES, 'still_dark': STILL_FRAMES}
+# Seed order of the sets: the first five keep the seeds they were recorded with before the
+# still sets were added.
+_SEED_ORDER = ['bright_reset_zero', 'camera_pan', 'fast_objects', 'low_light', 'static',
+               'still_bright', 'still_dim', 'still_dark', 'calibrated_sensor']
 TESTSET_IMAGES = ('packaged', dict(type='dead_leaves', num_images=2, size=384))
 
 
-def make_realistic_testset(name: str, out_dir: str, num_frames: int = 200, height: int = 250,
+def make_realistic_testset(name: str, out_dir: str, num_frames: Optional[int] = None,
+                           height: int = 250,
                            width: int = 400, per_image: int = 4, seed: int = 2024,
                            progress: bool = False) -> str:
     """Record one of :data:`REALISTIC_TESTSETS` as a paired set (``spike/*.dat`` + ``gt/*.png``)
-    from the held-out images (:data:`TESTSET_IMAGES`, split ``'test'``). Returns ``out_dir``."""
+    from the held-out images (:data:`TESTSET_IMAGES`, split ``'test'``), ``num_frames`` long
+    (None: the set's own length, :data:`SET_FRAMES`, else 200). Returns ``out_dir``."""
     from ..datasets import simulate_folder
     if name not in REALISTIC_TESTSETS:
         raise ValueError(f'unknown test set {name!r}; expected one of {list(REALISTIC_TESTSETS)}')
+    if num_frames is None:
+        num_frames = SET_FRAMES.get(name, 200)
     simulate_folder(list(TESTSET_IMAGES), out_dir, num_frames=num_frames, height=height,
                     width=width, per_image=per_image, split='test', margin=0.5, reference='scene',
-                    seed=seed + sorted(REALISTIC_TESTSETS).index(name), progress=progress,
+                    seed=seed + _SEED_ORDER.index(name), progress=progress,
                     **REALISTIC_TESTSETS[name])
     return out_dir
 

@@ -15,9 +15,13 @@ PREFIX = 'pretrained:'
 
 # name -> (file in this folder, one-line description)
 PRETRAINED_MODELS: Dict[str, tuple] = {
-    'real': ('coarse_real.pth',
-             'stage-1 MotionUNet (41-frame window) for real recordings of moving scenes, '
-             'trained on realistic simulation (configs/coarse_real.py)'),
+    'real': ('coarse_real_adaptive.pth',
+             'stage-1 AdaptiveWindow (up to 251 frames, at least 41) for real recordings, still '
+             'or moving: long spike averages where the scene is still, pretrained:real-short '
+             'where it moves'),
+    'real-short': ('coarse_real.pth',
+                   'stage-1 MotionUNet (41-frame window) for real recordings of moving scenes, '
+                   'trained on realistic simulation (configs/coarse_real.py); faster video'),
 }
 
 
@@ -91,5 +95,48 @@ def export_pretrained(checkpoint: str, out: str, provenance: dict, half: bool = 
     return info
 
 
-__all__ = ['PRETRAINED_DIR', 'PRETRAINED_MODELS', 'PREFIX', 'export_pretrained',
+def export_adaptive(short: str, out: str, provenance: dict, window: int = 251,
+                    **options) -> dict:
+    """Write a model file that wraps a short-window stage-1 model in
+    :class:`~spikeclip.models.encoders.AdaptiveWindow` (no retraining: the short model's weights
+    are kept as they are, under ``encoder.short``).
+
+    Args:
+        short (str): A stage-1 checkpoint or ``pretrained:<name>`` of a short-window encoder.
+        out (str): Output file, written atomically.
+        provenance (dict): How it was made (recorded with the short model's own provenance
+            under ``short``).
+        window (int): The longest window. Defaults to 251.
+        **options: Further :class:`AdaptiveWindow` arguments (``levels``, ``threshold``, ...).
+
+    Returns:
+        dict: The saved ``meta.spikeclip``.
+
+    Raises:
+        CheckpointError: Not a stage-1 checkpoint.
+    """
+    from ..models.stages.checkpoint_meta import read_meta, save_model_file
+    from ..utils.checkpoint import load_checkpoint_file
+    from ..utils.errors import CheckpointError
+    ckpt = load_checkpoint_file(resolve_checkpoint(short))
+    info = dict(read_meta(ckpt))
+    model = dict(info.get('model') or {})
+    if info.get('stage') != 'coarse' or 'encoder' not in model or 'state_dict' not in ckpt:
+        raise CheckpointError(f'{short} is not a SpikeCLIP stage-1 checkpoint')
+    encoder = model['encoder']
+    short_window = encoder.get('window')
+    model['encoder'] = dict(type='AdaptiveWindow', short=encoder, window=window, **options)
+    model['data_preprocessor'] = dict(model.get('data_preprocessor') or {},
+                                      type='SpikeDataPreprocessor', window=window,
+                                      min_window=short_window)
+    info['model'] = model
+    info['provenance'] = dict(provenance,
+                              short=dict(source=short, **(info.get('provenance') or {})))
+    state = {(f'encoder.short.{k[len("encoder."):]}' if k.startswith('encoder.') else k): v
+             for k, v in ckpt['state_dict'].items()}
+    save_model_file(out, state, info)
+    return info
+
+
+__all__ = ['PRETRAINED_DIR', 'export_adaptive', 'PRETRAINED_MODELS', 'PREFIX', 'export_pretrained',
            'is_pretrained_name', 'pretrained_path', 'resolve_checkpoint', 'source_reference']

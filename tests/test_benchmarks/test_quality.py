@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from spikeclip.benchmarks.quality import (
+    DEFAULT_WINDOWS,
     REALISTIC_TESTSETS,
+    STILL_FRAMES,
     compare_with_baselines,
     evaluate_methods,
     format_report,
@@ -51,6 +53,19 @@ def test_realistic_testset_holds_out_images_and_fixes_the_light(small_set):
     assert photos and photos <= set(HELD_OUT_PHOTOS) and len(names - photos) == 2
     assert all(s['gain'] == 0.8 and s['objects'] >= 1 for s in scenes['samples'].values())
     assert set(REALISTIC_TESTSETS) >= {'camera_pan', 'fast_objects', 'low_light', 'static'}
+
+
+def test_still_sets_cover_three_light_levels_with_long_recordings(tmp_path):
+    rates = {}
+    for name in ('still_bright', 'still_dark'):
+        folder = make_realistic_testset(name, str(tmp_path / name), height=24, width=32,
+                                        per_image=1)
+        data = PairedSpikeDataset(folder, 24, 32)
+        assert data[0]['inputs'].shape[0] == STILL_FRAMES >= 251  # the longest TFP window fits
+        rates[name] = float(torch.stack([it['inputs'] for it in data]).float().mean())
+    assert 0.15 < rates['still_bright'] < 0.3 and 0.02 < rates['still_dark'] < 0.045
+    assert REALISTIC_TESTSETS['still_dim']['light']['gain'] == 0.25
+    assert 251 in DEFAULT_WINDOWS
 
 
 def test_every_method_scored_with_a_fitted_gain(small_set, tmp_path):

@@ -97,8 +97,14 @@ CASES = {
                 'meta.spikeclip.model.data_preprocessor._scope_ is set'),
     'unimported module name': ('coarse', lambda m, cfg: cfg['encoder'].update(type='antigravity'),
                                "meta.spikeclip.model.encoder.type='antigravity' is not a "
-                               'registered encoder (registered: LRN, MotionUNet, SpikingUNet, '
-                               'TFI, TFP'),
+                               'registered encoder (registered: AdaptiveWindow, LRN, MotionUNet, '
+                               'SpikingUNet, TFI, TFP'),
+    'wrapped encoder': ('coarse', lambda m, cfg: cfg.update(
+        encoder=dict(type='AdaptiveWindow', short=payload(m))),
+        'meta.spikeclip.model.encoder.short.type='),
+    'nested in a wrapped encoder': ('coarse', lambda m, cfg: cfg.update(
+        encoder=dict(type='AdaptiveWindow', short=dict(type='TFP', act=payload(m)))),
+        'meta.spikeclip.model.encoder.short.act.type is not a field that builds'),
     'zero-shot encoder': ('prompt', lambda m, cfg: cfg.update(zeroshot_encoder=payload(m)),
                           'meta.spikeclip.model.zeroshot_encoder.type='),
 }

@@ -20,23 +20,36 @@ class SpikeDataPreprocessor(BaseDataPreprocessor):
     Args:
         window (int, optional): Frames of the model input; all frames if None. Defaults to None.
         center (int, optional): Centre frame of the window; the middle frame if None.
+        min_window (int, optional): Shortest input accepted when it holds fewer than ``window``
+            frames (passed whole); only for encoders that declare such a ``min_window`` (e.g.
+            :class:`~spikeclip.models.encoders.AdaptiveWindow`). None: exactly ``window``.
+            Defaults to None.
         non_blocking (bool): Asynchronous host-to-device copies. Defaults to True.
     """
 
     def __init__(self, window: Optional[int] = None, center: Optional[int] = None,
-                 non_blocking: bool = True):
+                 min_window: Optional[int] = None, non_blocking: bool = True):
         super().__init__(non_blocking=non_blocking)
         if window is not None and window <= 0:
             raise ValueError(f'window must be positive, got {window}')
+        if min_window is not None and (window is None or not 0 < min_window <= window):
+            raise ValueError(f'min_window must lie in [1, window={window}], got {min_window}')
         self.window = window
         self.center = center
+        self.min_window = min_window
+
+    @property
+    def shortest(self) -> Optional[int]:
+        """The fewest frames an input may hold (``min_window``, else ``window``)."""
+        return self.window if self.min_window is None else self.min_window
 
     def select_window(self, spikes: torch.Tensor) -> torch.Tensor:
         """``[N, T, H, W]`` -> ``[N, window, H, W]`` around the centre frame."""
         t = spikes.shape[1]
-        if self.window is not None and t < self.window:
-            raise SpikeFormatError(f'the model needs a window of {self.window} frames but the '
-                                   f'input has only {t} frames')
+        if self.window is not None and t < self.shortest:
+            need = f'a window of {self.window} frames' if self.min_window is None else \
+                f'at least {self.min_window} frames (up to {self.window})'
+            raise SpikeFormatError(f'the model needs {need} but the input has only {t} frames')
         start, stop = window_bounds(t, self.window, self.center)
         return spikes[:, start:stop]
 

@@ -4,7 +4,26 @@ from typing import List, Optional, Sequence, Union
 import torch
 
 from ...registry import ENCODERS, MODELS
+from ...utils.errors import ConfigError
 from .base import StageModel, attach_predictions, build_losses, class_probs, stack_field
+
+
+def check_min_window(preprocessor, encoder) -> None:
+    """Refuse a data preprocessor that passes inputs shorter than its window (``min_window``)
+    to an encoder that does not declare it accepts them (its own ``min_window``).
+
+    Raises:
+        ConfigError: The encoder declares no ``min_window``, or a larger one.
+    """
+    wanted = getattr(preprocessor, 'min_window', None)
+    if wanted is None:
+        return
+    declared = getattr(encoder, 'min_window', None)
+    if declared is None or wanted < declared:
+        raise ConfigError(
+            f'data_preprocessor.min_window={wanted}: the encoder {type(encoder).__name__} '
+            + ('reads a fixed window' if declared is None else
+               f'needs at least {declared} frames') + '; remove min_window or raise it')
 
 
 @MODELS.register_module()
@@ -50,6 +69,7 @@ class CoarseModel(StageModel):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.set_classes(class_names, prompt_names, classify_crop)
         self.encoder = ENCODERS.build(encoder)
+        check_min_window(self.data_preprocessor, self.encoder)
         self.losses = build_losses(losses)
         self.set_clip(clip, clip_identity)
         # Hand-written class prompt features [K, D], where CLIP and classes are set.

@@ -9,7 +9,8 @@ the stage models build from their configs:
 
 * the top level: a registered stage model (``CoarseModel``, ``PromptModel``, ``RefineModel``,
   ``SpikeCLIP``);
-* ``encoder``, ``coarse`` and ``parts.encoder``: a registered encoder; ``hq_lq`` and
+* ``encoder``, ``coarse`` and ``parts.encoder``: a registered encoder (and the encoder it wraps,
+  ``short`` of ``AdaptiveWindow``); ``hq_lq`` and
   ``class_prompt`` (also under ``parts``): a registered adapter; ``refiner``: a registered
   refiner; each entry of ``losses``: a registered loss; ``clip``: ``FrozenCLIP``;
   ``data_preprocessor``: a registered data preprocessor (MMEngine's included);
@@ -52,6 +53,8 @@ _PLAIN_TYPES = (str, int, float, bool, type(None))
 # Stored fields that name earlier-stage checkpoints: exported configs replace them with the
 # configs of the parts those checkpoints held, so a stored config never has them.
 _CHECKPOINT_FIELDS = ('coarse_checkpoint', 'prompt_checkpoint')
+# Encoder arguments that are themselves encoder configs (AdaptiveWindow's short model).
+_WRAPPED_ENCODER_FIELDS = ('short', )
 
 
 def _component_kinds() -> dict:
@@ -140,10 +143,13 @@ def _check_type(cfg: Any, kind: tuple, source: str, where: str) -> None:
 
 
 def _check_component(cfg: Any, kind: tuple, source: str, where: str) -> None:
-    """A registered component whose arguments are plain values."""
+    """A registered component whose arguments are plain values (or, for an encoder, the
+    encoder it wraps: :data:`_WRAPPED_ENCODER_FIELDS`)."""
     _check_type(cfg, kind, source, where)
     for key, value in cfg.items():
-        if key != 'type':
+        if key in _WRAPPED_ENCODER_FIELDS and kind[0] is ENCODERS:
+            _check_component(value, kind, source, f'{where}.{key}')
+        elif key != 'type':
             _check_plain(value, source, f'{where}.{key}')
 
 
