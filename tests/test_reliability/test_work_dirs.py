@@ -1,5 +1,9 @@
 """Training never silently overwrites a trained run; re-running train-all (make demo) resumes."""
 import os
+import shutil
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
@@ -155,3 +159,98 @@ def test_where_a_checkpoint_to_resume_lies_decides(tmp_path, monkeypatch):
     cfg.resume, cfg.load_from = True, None
     latest = _checkpoint(work / 'epoch_2.pth', epoch=2)
     assert prepare_training(cfg) == str(latest)
+
+
+# What `make demo` leaves in work_dirs/demo (names as it writes them; the contents do not matter
+# to the tests, which must not look at them).
+DEMO_RUN = ['coarse/coarse_best.pth', 'coarse/best_PSNR_epoch_10.pth', 'coarse/epoch_10.pth',
+            'coarse/last_checkpoint', 'prompt/prompt_best.pth', 'prompt/epoch_10.pth',
+            'prompt/last_checkpoint', 'refine/refine_best.pth', 'refine/epoch_10.pth',
+            'refine/last_checkpoint', 'combined_model.pth', 'test/test_metrics.json',
+            'tiny_clip/open_clip_pytorch_model.bin', 'tiny_clip/open_clip_config.json',
+            'tiny_clip/training.json', 'infer/predictions.json']
+
+
+def _copy_with_a_demo_run(tmp_path, tests):
+    """The repository's code, configs, tools and ``tests`` copied to ``tmp_path/repo``, with
+    :data:`DEMO_RUN` in its ``work_dirs/demo``."""
+    repo = tmp_path / 'repo'
+    skip = shutil.ignore_patterns('__pycache__', '*.pyc', '.pytest_cache')
+    for folder in ('spikeclip', 'configs', 'tools'):
+        shutil.copytree(os.path.join(REPO_ROOT, folder), repo / folder, ignore=skip)
+    for name in ('pyproject.toml', 'setup.py'):
+        shutil.copy(os.path.join(REPO_ROOT, name), repo / name)
+    for test in tests:
+        parts = test.split('/')
+        for depth in range(1, len(parts)):  # the conftest.py files of the folders above it
+            conftest = os.path.join(*parts[:depth], 'conftest.py')
+            if os.path.isfile(os.path.join(REPO_ROOT, conftest)):
+                (repo / conftest).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(os.path.join(REPO_ROOT, conftest), repo / conftest)
+        (repo / test).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(os.path.join(REPO_ROOT, test), repo / test)
+    for name in DEMO_RUN:
+        path = repo / 'work_dirs' / 'demo' / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(f'the demo\'s {name}'.encode())
+    return repo
+
+
+def test_the_tool_tests_pass_beside_a_demo_run_and_leave_it_alone(tmp_path):
+    # `make demo` then `make test`: the tests that ran tools/train.py with the configs' own work
+    # dirs (work_dirs/demo/*) failed once the demo had filled them. The tool tests whose tools
+    # default to work_dirs/ run here (the others cost minutes; the guard of tests/conftest.py
+    # checks every test of the suite for what it changes or opens there).
+    tests = ['tests/test_tools/test_train_tool.py', 'tests/test_tools/test_train_tiny_clip.py',
+             'tests/test_tools/test_visualize.py']
+    repo = _copy_with_a_demo_run(tmp_path, tests)
+    before = _files(repo / 'work_dirs')
+    env = dict(os.environ, PYTHONPATH=str(repo), OMP_NUM_THREADS='1')
+    result = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+                             *tests], cwd=repo, env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert ' passed' in result.stdout and 'error' not in result.stdout.splitlines()[-1]
+    assert _files(repo / 'work_dirs') == before
+
+
+def test_the_suite_fails_a_test_that_uses_the_repositorys_work_dirs(tmp_path):
+    test = 'tests/test_uses_work_dirs.py'
+    repo = _copy_with_a_demo_run(tmp_path, ['tests/conftest.py'])
+    (repo / test).write_text(textwrap.dedent('''
+        import os
+
+        def test_reads():
+            open('work_dirs/demo/coarse/coarse_best.pth', 'rb').close()
+
+        def test_lists():
+            os.listdir('work_dirs/demo/coarse')
+
+        def test_writes(tmp_path):
+            open('work_dirs/demo/coarse/notes.txt', 'w').close()
+            os.rename('work_dirs/demo/coarse/notes.txt', str(tmp_path / 'notes.txt'))
+
+        def test_removes_in_a_subprocess():
+            import subprocess, sys
+            subprocess.run([sys.executable, '-c', 'import os; os.remove("work_dirs/demo/'
+                            'combined_model.pth")'], check=True)
+
+        def test_its_own_work_dirs(tmp_path, monkeypatch):
+            monkeypatch.chdir(tmp_path)
+            os.makedirs('work_dirs/demo')
+            open('work_dirs/demo/x', 'w').close()
+        '''))
+    env = dict(os.environ, PYTHONPATH=str(repo))
+    result = subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider',
+                             test], cwd=repo, env=env, capture_output=True, text=True,
+                            timeout=600)
+    lines = result.stdout.splitlines()
+    assert result.returncode == 1 and '5 passed, 4 errors' in lines[-1], result.stdout[-3000:]
+    work = repo / 'work_dirs' / 'demo'
+    for name, what in (('test_reads', f'open {work}/coarse/coarse_best.pth'),
+                       ('test_lists', f'os.listdir {work}/coarse'),
+                       ('test_writes', f'open {work}/coarse/notes.txt'),
+                       ('test_removes_in_a_subprocess', f'deleted {work}/combined_model.pth')):
+        assert f'{test}::{name} used the repository\'s work_dirs/ (tests must use tmp paths): ' \
+            in result.stdout, result.stdout[-3000:]
+        assert what in result.stdout, what
