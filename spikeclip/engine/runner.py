@@ -611,11 +611,12 @@ def prepare_resume(cfg: Config, checkpoint: str = 'auto', force: bool = False) -
             if names and not force:
                 shown = ', '.join(names[:5]) + (f' and {len(names) - 5} more'
                                                 if len(names) > 5 else '')
+                where = 'a new --work-dir' if '://' in checkpoint else \
+                    f'its own folder (--work-dir {osp.dirname(checkpoint) or "."}) or a new one'
                 raise ConfigError(
                     f'resuming {checkpoint}, which lies outside the work dir {cfg.work_dir}, '
-                    f'would overwrite the run there ({shown}). Resume it into its own folder '
-                    f'(--work-dir {osp.dirname(checkpoint) or "."}) or a new one, or pass --force '
-                    '(the old checkpoints are moved to a previous_<time> folder)')
+                    f'would overwrite the run there ({shown}). Resume it into {where}, or pass '
+                    '--force (the old checkpoints are moved to a previous_<time> folder)')
             claim_work_dir(cfg.work_dir, force=True, launcher=launcher)
     cfg.resume, cfg.load_from = True, checkpoint
     seed = meta.get('seed')
