@@ -6,8 +6,7 @@ from spikeclip.engine import build_runner, load_config
 from spikeclip.engine.runner import (
     DictAction,
     apply_amp,
-    claim_work_dir,
-    prepare_resume,
+    prepare_training,
     resume_command,
 )
 from spikeclip.utils.cli import run_cli
@@ -48,10 +47,7 @@ def main(argv=None):
         cfg.randomness = dict(cfg.get('randomness', {}), deterministic=True)
     if args.amp:
         apply_amp(cfg)
-    if args.resume is not None:
-        prepare_resume(cfg, args.resume, force=args.force)
-    elif not cfg.get('resume'):
-        claim_work_dir(cfg.work_dir, force=args.force)
+    prepare_training(cfg, args.resume, force=args.force)
     try:
         build_runner(cfg).train()
     except KeyboardInterrupt:

@@ -6,7 +6,8 @@ Contrastive image-text pretraining of the ``'spikeclip-tiny'`` architecture on v
 twelve photographs' training regions, clean and degraded like spike reconstructions, with class
 and quality captions (spikeclip/models/clip/pretrain.py). About a minute on two CPU cores.
 Writes open_clip's local-dir format (``open_clip_pytorch_model.bin`` + ``open_clip_config.json``)
-and ``training.json``; an up-to-date folder (same recipe) is reused unless ``--force``.
+and ``training.json``; an up-to-date folder (same recipe) is reused unless ``--force``, and
+weights of another recipe are replaced only with ``--force`` (moved to ``previous_<time>/``).
 Use the weights with ``model.clip.pretrained=<out-dir>/open_clip_pytorch_model.bin``.
 """
 import argparse
@@ -29,7 +30,9 @@ def main(argv=None):
     parser.add_argument('--lr', type=float, help='peak learning rate (default: the recipe\'s)')
     parser.add_argument('--seed', type=int, help='seed (default: the recipe\'s)')
     parser.add_argument('--fp32', action='store_true', help='no bf16 autocast')
-    parser.add_argument('--force', action='store_true', help='retrain even when up to date')
+    parser.add_argument('--force', action='store_true',
+                        help='retrain even when up to date, or where OUT_DIR holds weights of '
+                        'another recipe (the old files are moved to OUT_DIR/previous_<time>/)')
     args = parser.parse_args(argv)
 
     from spikeclip.models.clip.pretrain import TinyCLIPRecipe

@@ -12,8 +12,10 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     # Steps the learning-rate schedule.
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # Saves `last` and the best checkpoint by the stage's main metric (set per stage).
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2, save_last=True),
+    # Saves `last` and the best checkpoint by the stage's main metric (set per stage) plus
+    # `<stage>_best.pth`; never deletes a file outside the work dir (MMEngine's CheckpointHook
+    # deletes the best checkpoint a resumed checkpoint names, wherever it is).
+    checkpoint=dict(type='StageCheckpointHook', interval=1, max_keep_ckpts=2, save_last=True),
     # Sets the epoch of distributed samplers so every rank shuffles alike.
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # Validation and test image grids (TensorBoard; PNGs with tools/test.py --show-dir).

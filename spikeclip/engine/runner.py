@@ -11,7 +11,7 @@ import os.path as osp
 import re
 import time
 import uuid
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 from mmengine.config import DictAction as _MMEngineDictAction
@@ -434,7 +434,19 @@ def earlier_run_files(work_dir: str) -> List[str]:
                   and osp.isfile(osp.join(work_dir, n)))
 
 
-def claim_work_dir(work_dir: str, force: bool = False) -> Optional[str]:
+# The environment variable that holds a process's rank under each launcher of tools/train.py.
+_RANK_VARIABLES = dict(pytorch='RANK', slurm='SLURM_PROCID', mpi='OMPI_COMM_WORLD_RANK')
+
+
+def launch_rank(launcher: str = 'none') -> int:
+    """This process's rank in a launch by ``launcher`` (known before MMEngine initialises
+    distributed training); 0 for ``'none'``, whatever ``RANK`` says."""
+    variable = _RANK_VARIABLES.get(launcher)
+    value = os.environ.get(variable, '0') if variable else '0'
+    return int(value) if value.strip().isdigit() else 0
+
+
+def claim_work_dir(work_dir: str, force: bool = False, launcher: str = 'none') -> Optional[str]:
     """Make sure a fresh training run does not overwrite an earlier run's checkpoints.
 
     A work dir that holds checkpoints (``<stage>_best.pth``, ``epoch_*.pth``, a combined model,
@@ -442,20 +454,20 @@ def claim_work_dir(work_dir: str, force: bool = False) -> Optional[str]:
     ``<stage>_best.pth``, which later stages and combined models name. With ``force`` those files
     are moved, not deleted, to ``work_dir/previous_<time>/`` first.
 
-    Only rank 0 of a distributed launch looks (``RANK``); the others leave it to it.
+    Every process looks, so that every rank of a distributed launch refuses; only rank 0
+    (:func:`launch_rank`) moves files. A ``RANK`` variable without a launcher changes nothing.
 
     Args:
         work_dir (str): The run's work dir.
         force (bool): Move the earlier run's files aside instead of refusing. Defaults to False.
+        launcher (str): ``tools/train.py --launcher``. Defaults to ``'none'``.
 
     Returns:
-        str | None: Where the earlier files went (``force``), else None.
+        str | None: Where the earlier files went (``force``, rank 0), else None.
 
     Raises:
         ConfigError: The work dir holds an earlier run's checkpoints and ``force`` is off.
     """
-    if int(os.environ.get('RANK', '0')) != 0:
-        return None
     names = earlier_run_files(work_dir)
     if not names:
         return None
@@ -465,14 +477,27 @@ def claim_work_dir(work_dir: str, force: bool = False) -> Optional[str]:
             f'{work_dir} already holds a trained run ({shown}); a fresh run would overwrite it. '
             'Continue it with --resume, train elsewhere with --work-dir DIR, or pass --force to '
             'start afresh (the old checkpoints are moved to a previous_<time> folder)')
-    backup = osp.join(work_dir, f'previous_{time.strftime("%Y%m%d_%H%M%S")}')
+    if launch_rank(launcher) != 0:
+        return None
+    backup = move_aside(work_dir, names)
+    print_log(f'--force: moved the earlier run\'s {", ".join(names)} to {backup}',
+              logger='current', level=logging.WARNING)
+    return backup
+
+
+def move_aside(folder: str, names: Sequence[str]) -> str:
+    """Move the files ``names`` of ``folder`` into a new ``folder/previous_<time>/`` (``--force``
+    keeps what it replaces there, never deletes it).
+
+    Returns:
+        str: The new folder.
+    """
+    backup = osp.join(folder, f'previous_{time.strftime("%Y%m%d_%H%M%S")}')
     while osp.exists(backup):
         backup += '_'
     os.makedirs(backup)
     for name in names:
-        os.replace(osp.join(work_dir, name), osp.join(backup, name))
-    print_log(f'--force: moved the earlier run\'s {", ".join(names)} to {backup}',
-              logger='current', level=logging.WARNING)
+        os.replace(osp.join(folder, name), osp.join(backup, name))
     return backup
 
 
@@ -502,6 +527,37 @@ def resume_command(argv: List[str], work_dir: str) -> str:
     return shlex.join([exe, argv[0], *args, '--work-dir', work_dir, '--resume'])
 
 
+def prepare_training(cfg: Config, resume: Optional[str] = None, force: bool = False) \
+        -> Optional[str]:
+    """What ``tools/train.py`` settles before the Runner is built: which checkpoint the run
+    resumes from, and that it overwrites no earlier run in the work dir.
+
+    A resume is asked for by ``--resume [CHECKPOINT]`` (``resume``) or by ``resume=True`` in the
+    config or ``--cfg-options`` (``load_from`` naming the checkpoint, or none for the latest in the
+    work dir); every way goes through :func:`prepare_resume`. A fresh run goes through
+    :func:`claim_work_dir`.
+
+    Args:
+        cfg (Config): The training config (``work_dir`` and ``launcher`` set).
+        resume (str, optional): ``--resume``'s value: a checkpoint or ``'auto'``; None where it
+            was not given.
+        force (bool): ``--force``: move an earlier run's files aside instead of refusing.
+
+    Returns:
+        str | None: The checkpoint the run resumes from, or None (a fresh run).
+
+    Raises:
+        CheckpointError: The checkpoint to resume is missing, truncated or unsafe.
+        ConfigError: The run would overwrite an earlier run's files.
+    """
+    if resume is None and cfg.get('resume'):
+        resume = cfg.get('load_from') or 'auto'
+    if resume is None:
+        claim_work_dir(cfg.work_dir, force=force, launcher=cfg.get('launcher', 'none'))
+        return None
+    return prepare_resume(cfg, resume, force=force)
+
+
 def prepare_resume(cfg: Config, checkpoint: str = 'auto', force: bool = False) -> Optional[str]:
     """Point ``cfg`` at the checkpoint to resume from and take over the interrupted run's seed.
 
@@ -510,22 +566,27 @@ def prepare_resume(cfg: Config, checkpoint: str = 'auto', force: bool = False) -
     without a fixed seed (or another ``--seed``) would shuffle differently from the interrupted
     run.
 
+    A checkpoint that does not lie in the work dir itself (another run's, or one moved to
+    ``previous_<time>``) starts a new run there: like a fresh run, it is refused where the work
+    dir holds an earlier run's files, whose ``<stage>_best.pth`` it would replace
+    (:func:`claim_work_dir`; ``force`` moves them aside).
+
     Args:
         cfg (Config): The training config (``work_dir`` set).
         checkpoint (str): A checkpoint file, or ``'auto'`` for :func:`find_resume_checkpoint` in
             the work dir (whose stale temporaries are deleted first). Defaults to ``'auto'``.
-        force (bool): Where ``'auto'`` finds no checkpoint to resume from but the work dir holds
-            an earlier run's files (a ``<stage>_best.pth`` alone), move them aside and train
-            afresh instead of refusing. Defaults to False.
+        force (bool): Where the run would overwrite an earlier run's files in the work dir
+            (``'auto'`` found no checkpoint to resume beside a ``<stage>_best.pth``, or the
+            checkpoint lies elsewhere), move them aside instead of refusing. Defaults to False.
 
     Returns:
         str | None: The checkpoint, or None where ``'auto'`` found none (training starts afresh).
 
     Raises:
         CheckpointError: ``checkpoint`` is missing, truncated or unsafe.
-        ConfigError: ``'auto'`` found nothing to resume from, but training afresh would
-            overwrite an earlier run's files (see :func:`claim_work_dir`).
+        ConfigError: The run would overwrite an earlier run's files (see above).
     """
+    launcher = cfg.get('launcher', 'none')
     if checkpoint == 'auto':
         for path in remove_stale_temporaries(cfg.work_dir):
             print_log(f'removed {path}, left by an interrupted save', logger='current')
@@ -537,7 +598,7 @@ def prepare_resume(cfg: Config, checkpoint: str = 'auto', force: bool = False) -
                     'but no checkpoint to resume from (epoch_*.pth, iter_*.pth); pass --force to '
                     'start afresh (they are moved to a previous_<time> folder) or train '
                     'elsewhere with --work-dir DIR')
-            claim_work_dir(cfg.work_dir, force=True)
+            claim_work_dir(cfg.work_dir, force=True, launcher=launcher)
             print_log(f'--resume: no checkpoint in {cfg.work_dir} yet; training from the start',
                       logger='current')
             cfg.resume, cfg.load_from = False, None
@@ -545,6 +606,18 @@ def prepare_resume(cfg: Config, checkpoint: str = 'auto', force: bool = False) -
         checkpoint, meta = found
     else:
         meta = load_checkpoint_file(checkpoint).get('meta') or {}
+        if osp.dirname(osp.realpath(checkpoint)) != osp.realpath(cfg.work_dir):
+            names = earlier_run_files(cfg.work_dir)
+            if names and not force:
+                shown = ', '.join(names[:5]) + (f' and {len(names) - 5} more'
+                                                if len(names) > 5 else '')
+                where = 'a new --work-dir' if '://' in checkpoint else \
+                    f'its own folder (--work-dir {osp.dirname(checkpoint) or "."}) or a new one'
+                raise ConfigError(
+                    f'resuming {checkpoint}, which lies outside the work dir {cfg.work_dir}, '
+                    f'would overwrite the run there ({shown}). Resume it into {where}, or pass '
+                    '--force (the old checkpoints are moved to a previous_<time> folder)')
+            claim_work_dir(cfg.work_dir, force=True, launcher=launcher)
     cfg.resume, cfg.load_from = True, checkpoint
     seed = meta.get('seed')
     current = (cfg.get('randomness') or {}).get('seed')

@@ -55,8 +55,9 @@ def run_demo(work_root: str = 'work_dirs', stage_options: Optional[Dict[str, lis
     print(TINY_CLIP_NOTICE, flush=True)
     from .tiny_clip import ensure_tiny_clip, format_evaluation
     clip_start = time.time()
+    # The demo owns its folder: a tiny CLIP of another recipe there is moved aside, not refused.
     tiny_report = ensure_tiny_clip(osp.join(root, 'tiny_clip'),
-                                   **dict(dict(force=force), **(tiny_clip or {})))
+                                   **dict(dict(force=force, move_other=True), **(tiny_clip or {})))
     tiny, tiny_seconds = tiny_report['weights'], time.time() - clip_start
     # Stages trained around an earlier tiny CLIP would not fit this one: train them afresh.
     force = force or not tiny_report['reused']

@@ -39,3 +39,29 @@ def test_tool_names_a_bad_output_folder(tmp_path, monkeypatch):
         runpy.run_path(osp.join(REPO_ROOT, 'tools', 'train_tiny_clip.py'), run_name='__main__')
     assert exit_info.value.code == f'error: {taken} exists and is not a folder; the tiny CLIP ' \
         'needs a folder'
+
+
+def test_another_recipe_never_replaces_trained_weights_without_force(main, tmp_path,
+                                                                     monkeypatch, capsys):
+    out = tmp_path / 'tiny_clip'
+    main(['--out-dir', str(out), '--steps', '2', '--batch-size', '4'])
+    trained = (out / 'open_clip_pytorch_model.bin').read_bytes()
+    # What replaced the demo's tiny CLIP: one changed option, the same folder.
+    monkeypatch.setattr(sys, 'argv', ['train_tiny_clip.py', '--out-dir', str(out), '--steps',
+                                      '3', '--batch-size', '4'])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(osp.join(REPO_ROOT, 'tools', 'train_tiny_clip.py'), run_name='__main__')
+    assert exit_info.value.code == (
+        f'error: {out} holds a tiny CLIP of another recipe (steps 2 there, 3 here); training '
+        'this one would replace open_clip_pytorch_model.bin, which the stages trained with it '
+        'need. Train it elsewhere with --out-dir DIR, or pass --force to retrain here (the old '
+        'weights are moved to a previous_<time> folder)')
+    assert (out / 'open_clip_pytorch_model.bin').read_bytes() == trained
+    assert [p.name for p in out.iterdir() if p.name.startswith('previous_')] == []
+
+    capsys.readouterr()
+    main(['--out-dir', str(out), '--steps', '3', '--batch-size', '4', '--force'])
+    assert 'moved the earlier' in capsys.readouterr().out
+    (previous, ) = [p for p in out.iterdir() if p.name.startswith('previous_')]
+    assert (previous / 'open_clip_pytorch_model.bin').read_bytes() == trained
+    assert (out / 'open_clip_pytorch_model.bin').read_bytes() != trained

@@ -29,7 +29,8 @@ def tool():
 
 
 @pytest.mark.parametrize('config', CONFIGS)
-def test_amp_builds_a_mixed_precision_wrapper_for_every_config(tool, monkeypatch, config):
+def test_amp_builds_a_mixed_precision_wrapper_for_every_config(tool, monkeypatch, tmp_path,
+                                                               config):
     seen = {}
 
     class _Runner:
@@ -41,7 +42,8 @@ def test_amp_builds_a_mixed_precision_wrapper_for_every_config(tool, monkeypatch
         return _Runner()
 
     monkeypatch.setattr(tool, 'build_runner', build_runner)
-    tool.main([osp.join(REPO_ROOT, config), '--amp'])
+    # A tmp work dir: the config's own (work_dirs/demo/...) holds the demo's run after make demo.
+    tool.main([osp.join(REPO_ROOT, config), '--amp', '--work-dir', str(tmp_path)])
     cfg = seen['cfg']
     with DefaultScope.overwrite_default_scope('spikeclip'):
         wrapper = build_optim_wrapper(nn.Conv2d(1, 2, 3), cfg.optim_wrapper)  # no TypeError

@@ -36,6 +36,9 @@ def test_stages_follow_the_tiny_clip(calls, tmp_path, reused, force, retrain):
     # --force retrains the tiny CLIP too; a tiny CLIP that was (re)trained retrains the stages,
     # which were trained around the earlier one.
     assert calls['ensure']['force'] is force
+    # The demo owns its folder: a tiny CLIP of another recipe there is moved aside and
+    # retrained (with the stages) instead of refused.
+    assert calls['ensure']['move_other'] is True
     assert calls['train_all']['force'] is retrain
     for stage in ('coarse', 'prompt', 'refine'):
         assert 'model.clip.pretrained=/clip/open_clip_pytorch_model.bin' in \
