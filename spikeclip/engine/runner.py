@@ -403,6 +403,37 @@ class SpikeCLIPRunner(Runner):
             raise weights_mismatch(filename, f'the model {type(self.model).__name__}', e) from e
 
 
+# Config fields that name files; a relative one is read from the current directory (as MMEngine
+# reads work_dir), which a missing-file error deep in the build would not say.
+_PATH_FIELDS = ('model.clip.pretrained', 'model.coarse_checkpoint', 'model.prompt_checkpoint',
+                'load_from')
+_WEIGHT_SUFFIXES = ('.pth', '.pt', '.bin', '.safetensors')
+
+
+def check_config_paths(cfg: Config) -> None:
+    """Each relative file path of :data:`_PATH_FIELDS` exists in the current directory.
+
+    Raises:
+        ConfigError: A relative path that is not there, naming the config, the field and the
+            directory it was looked for in (and the config's folder, if it is there instead).
+    """
+    source = getattr(cfg, 'filename', None) or 'the config'
+    for key in _PATH_FIELDS:
+        value = _lookup(cfg, key)
+        if not isinstance(value, str) or osp.isabs(value) or value.startswith('~') or \
+                re.match(r'^[a-z][\w+.-]*:', value) or \
+                not ('/' in value or value.endswith(_WEIGHT_SUFFIXES)) or osp.exists(value):
+            continue  # absolute, pretrained:NAME or a URL, an open_clip tag, or there
+        beside = osp.join(osp.dirname(osp.abspath(source)), value) \
+            if osp.isfile(source) else None
+        hint = f'; it does exist next to the config ({beside}): give that path' \
+            if beside and osp.exists(beside) else \
+            '; run from the folder it is relative to, or give an absolute path'
+        raise ConfigError(f'config {source}: {key}={value!r} does not exist in the current '
+                          f'directory ({os.getcwd()}), which relative paths in a config are '
+                          f'resolved against (not the config\'s folder){hint}')
+
+
 def build_runner(cfg: Config) -> Runner:
     """Build the Runner (:class:`SpikeCLIPRunner`) with SpikeCLIP's modules registered, atomic
     file writes and safe loading. Every hook it runs is listed in the config
@@ -414,6 +445,7 @@ def build_runner(cfg: Config) -> Runner:
         raise ConfigError(f"default_scope must be 'spikeclip', got {cfg.default_scope!r}")
     # multi-process CPU runs (gloo) need the CPU-distributed patch; a no-op where CUDA exists
     install_patches(cpu_distributed=cfg.get('launcher', 'none') != 'none')
+    check_config_paths(cfg)
     ensure_output_dir(cfg.work_dir, 'work dir')
     return SpikeCLIPRunner.from_cfg(cfg)
 

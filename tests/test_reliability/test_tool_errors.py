@@ -331,6 +331,13 @@ def _case(name, stages, clip, tmp_path):
                                 '--width', 24, '--memory-lengths', 10, 2000],
             f'error: --memory-lengths 10: shorter than the window of {coarse} (41 frames); give '
             'at least 41'),
+        'relative CLIP path': (
+            'train', ['configs/prompt_demo.py', *work, '--cfg-options',
+                      'model.clip.pretrained=nowhere/clip.bin',
+                      f'model.coarse_checkpoint={coarse}'],
+            "error: config configs/prompt_demo.py: model.clip.pretrained='nowhere/clip.bin' does "
+            f'not exist in the current directory ({REPO_ROOT}), which relative paths in a config '
+            "are resolved against (not the config's folder)"),
         'tiny CLIP --lr nan': ('train_tiny_clip', ['--lr', 'nan', '--out-dir', tmp_path / 'c'],
                                'error: tiny CLIP recipe: lr must be a finite number above 0, got '
                                'nan'),
@@ -342,7 +349,8 @@ def _case(name, stages, clip, tmp_path):
     'work dir below a file', 'visualize --num -3', 'unknown model argument',
     'misspelt loop field', 'misspelt data loader field', 'negative batch size', 'val_interval 0',
     'negative seed', 'nan lr', 'unknown refiner argument', 'unknown stored key', 'int key',
-    'memory run shorter than the window', 'tiny CLIP --lr nan', 'refused nested archive'])
+    'memory run shorter than the window', 'relative CLIP path', 'tiny CLIP --lr nan',
+    'refused nested archive'])
 def test_ordinary_mistakes_end_in_one_line(name, trained_stages, tiny_clip_file, tmp_path,
                                            run_tool_here):
     tool, args, expected = _case(name, trained_stages, tiny_clip_file, tmp_path)
