@@ -410,8 +410,13 @@ _PATH_FIELDS = ('model.clip.pretrained', 'model.coarse_checkpoint', 'model.promp
 _WEIGHT_SUFFIXES = ('.pth', '.pt', '.bin', '.safetensors')
 
 
-def check_config_paths(cfg: Config) -> None:
+def check_config_paths(cfg: Config, named_in: Optional[str] = None) -> None:
     """Each relative file path of :data:`_PATH_FIELDS` exists in the current directory.
+
+    Args:
+        cfg (Config): The config.
+        named_in (str, optional): Check only the paths this error message names. Defaults to
+            None (all of them).
 
     Raises:
         ConfigError: A relative path that is not there, naming the config, the field and the
@@ -422,8 +427,9 @@ def check_config_paths(cfg: Config) -> None:
         value = _lookup(cfg, key)
         if not isinstance(value, str) or osp.isabs(value) or value.startswith('~') or \
                 re.match(r'^[a-z][\w+.-]*:', value) or \
-                not ('/' in value or value.endswith(_WEIGHT_SUFFIXES)) or osp.exists(value):
-            continue  # absolute, pretrained:NAME or a URL, an open_clip tag, or there
+                not ('/' in value or value.endswith(_WEIGHT_SUFFIXES)) or osp.exists(value) or \
+                (named_in is not None and value not in named_in):
+            continue  # absolute, pretrained:NAME or a URL, an open_clip tag, there, not named
         beside = osp.join(osp.dirname(osp.abspath(source)), value) \
             if osp.isfile(source) else None
         hint = f'; it does exist next to the config ({beside}): give that path' \
@@ -445,9 +451,12 @@ def build_runner(cfg: Config) -> Runner:
         raise ConfigError(f"default_scope must be 'spikeclip', got {cfg.default_scope!r}")
     # multi-process CPU runs (gloo) need the CPU-distributed patch; a no-op where CUDA exists
     install_patches(cpu_distributed=cfg.get('launcher', 'none') != 'none')
-    check_config_paths(cfg)
     ensure_output_dir(cfg.work_dir, 'work dir')
-    return SpikeCLIPRunner.from_cfg(cfg)
+    try:
+        return SpikeCLIPRunner.from_cfg(cfg)
+    except CheckpointError as e:  # a missing file: say where a relative path was looked for
+        check_config_paths(cfg, named_in=str(e))
+        raise
 
 
 # Step checkpoints written by MMEngine's CheckpointHook (epoch_3.pth, iter_500.pth,
