@@ -4,6 +4,7 @@ import argparse
 from spikeclip.apis.combine import combine_checkpoints
 from spikeclip.utils.cli import run_cli
 from spikeclip.utils.env import OFFLINE_HELP, set_offline
+from spikeclip.utils.paths import check_output_file
 
 
 def main(argv=None):
@@ -16,6 +17,7 @@ def main(argv=None):
     parser.add_argument('--offline', action='store_true', help=OFFLINE_HELP)
     args = parser.parse_args(argv)
     set_offline(args.offline)
+    check_output_file(args.out, '--out')  # before three checkpoints are read
     cfg = combine_checkpoints(args.coarse, args.prompt, args.refine, args.out)
     print(f'combined model ({len(cfg.get("class_names") or [])} classes) written to {args.out}')
 

@@ -31,7 +31,7 @@ def main(argv=None) -> int:
         limits = fetch.UnpackLimits(int(args.max_size * 1024**3), args.max_files)
         counts = fetch.fetch_uhsr(args.out_dir, archive=args.archive,
                                   keep_archive=args.keep_archive, limits=limits)
-    except fetch.FetchError as e:
+    except fetch.DownloadError as e:  # the way round it: a download by hand
         print(f'error: {e}\n\n{fetch.manual_instructions(args.out_dir)}', file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -38,7 +38,10 @@ def parse_args(argv=None):
     p.add_argument('--min-size', type=int, default=256,
                    help='enlarge panels to at least this many pixels (default: 256; 0: as is)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.num < 1:
+        raise SpikeCLIPError(f'--num must be at least 1, got {args.num}')
+    return args
 
 
 def make_grid(item: dict, tfp: TFP, tfi: TFI, min_size: int = 256) -> np.ndarray:

@@ -16,6 +16,7 @@ from ..fileio import dat_num_frames, npz_num_frames, read_dat, read_npz, window_
 from ..models.stages.base import load_stage_checkpoint
 from ..registry import MODELS
 from ..utils.atomic import atomic_save_image, atomic_write_json, remove_stale_temporaries
+from ..utils.build_errors import explain_build_errors
 from ..utils.checkpoint import load_checkpoint_file, load_weights
 from ..utils.device import check_device
 from ..utils.errors import CheckpointError, ConfigError, SpikeCLIPError, SpikeFormatError
@@ -98,7 +99,10 @@ def init_model(checkpoint: str, config: Optional[str] = None, device: Optional[s
                                   f'({model_cfg["type"]}); use a config of its stage')
     # Stage 2/3 configs name earlier-stage checkpoints; the stored config names their parts.
     from ..engine.runner import explain_unregistered_types
-    with DefaultScope.overwrite_default_scope('spikeclip'), explain_unregistered_types():
+    source, root = (checkpoint, 'meta.spikeclip.model') if config is None else \
+        (f'config {config}', 'model')
+    with DefaultScope.overwrite_default_scope('spikeclip'), explain_unregistered_types(), \
+            explain_build_errors(model_cfg, source, root):
         model = MODELS.build(model_cfg)
     missing_parts = sorted({k.split('.')[0] for k in model.state_dict()} -
                            {k.split('.')[0] for k in state})

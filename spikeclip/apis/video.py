@@ -573,6 +573,8 @@ class _RecordingJob:
             try:
                 with open(path) as f:
                     old = json.load(f)
+                if not isinstance(old, dict):
+                    raise ValueError(f'it holds a JSON {type(old).__name__}, not a run record')
             except (OSError, ValueError) as e:
                 raise SpikeCLIPError(f'{path} is unreadable ({e}); remove the folder or choose '
                                      'another --out-dir') from e

@@ -38,8 +38,9 @@ from ..apis.inference import init_model
 from ..apis.video import infer_recordings, iter_frames, model_window
 from ..engine.fast_inference import native_bf16, prepare_for_inference
 from ..fileio import check_frame_size, encode_frames
+from ..utils.cli import run_cli
 from ..utils.device import device_name, peak_rss_mib
-from ..utils.errors import ConfigError
+from ..utils.errors import ConfigError, SpikeCLIPError
 
 DEFAULT_BATCH_SIZE = 4  # the batch of the profile and of the runs without reader/writer threads
 
@@ -169,6 +170,9 @@ def peak_memory_mib(checkpoint: str, path: str, out_dir: str, frames: str, heigh
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or [''])[-1]
+        if last.startswith('error: '):  # the toolkit's one-line error (run_cli)
+            raise SpikeCLIPError(f'the memory run over {path} failed: {last[7:]}')
         raise RuntimeError(f'the memory run failed ({proc.returncode}): {proc.stderr[-2000:]}')
     peak = json.loads(proc.stdout.strip().splitlines()[-1])['peak_mib']
     return dict(peak_mib=peak, seconds=time.perf_counter() - t0)
@@ -214,6 +218,10 @@ def run_video_benchmark(source: str, batch_sizes: Sequence[int] = (1, 4, 16), th
     try:
         model = init_model(source, device=device)
         window = model_window(model)
+        short = [n for n in memory_lengths if n < window]
+        if short:  # before minutes of throughput runs
+            raise ConfigError(f'--memory-lengths {" ".join(map(str, short))}: shorter than the '
+                              f'window of {source} ({window} frames); give at least {window}')
         tfp_ckpt = tfp_checkpoint(window, osp.join(root, 'tfp.pth'))
         models = {source: (model, source),  # name: (model, checkpoint)
                   f'TFP ({window} frames)': (init_model(tfp_ckpt, device=device), tfp_ckpt)}
@@ -339,4 +347,4 @@ def _memory_child(argv) -> None:
 
 
 if __name__ == '__main__':
-    _memory_child(sys.argv[1:])
+    run_cli(lambda: _memory_child(sys.argv[1:]))

@@ -11,9 +11,10 @@ import stat
 import tarfile
 import tempfile
 import zipfile
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from ..utils.errors import SpikeCLIPError
+from ..utils.paths import ensure_output_dir
 
 UHSR_FILE_ID = '1zLVEX-Q3rvbe2nZvwF5ZCTjyX22VzxED'
 UHSR_URL = f'https://drive.google.com/file/d/{UHSR_FILE_ID}/view'
@@ -23,6 +24,11 @@ UHSR_SETS = {'U-CALTECH': 'ucaltech', 'U-CIFAR': 'ucifar'}
 
 class FetchError(SpikeCLIPError):
     """The data could not be downloaded, unpacked or verified."""
+
+
+class DownloadError(FetchError):
+    """The archive could not be downloaded (no network, no gdown, a quota): the way round it is
+    a download by hand (:func:`manual_instructions`)."""
 
 
 def manual_instructions(data_dir: str) -> str:
@@ -39,20 +45,20 @@ def download_gdrive(file_id: str, dest: str) -> str:
     """Download a Google Drive file with ``gdown``.
 
     Raises:
-        FetchError: gdown is missing, or the download failed (no network, quota, ...).
+        DownloadError: gdown is missing, or the download failed (no network, quota, ...).
     """
     try:
         import gdown
     except ImportError:
-        raise FetchError('gdown is not installed (pip install gdown)') from None
+        raise DownloadError('gdown is not installed (pip install gdown)') from None
     os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
     try:
         path = gdown.download(id=file_id, output=dest, quiet=False)
     except Exception as e:  # requests' ConnectionError, gdown's FileURLRetrievalError, ...
-        raise FetchError(f'download of Google Drive file {file_id} failed: '
-                         f'{type(e).__name__}: {e}') from e
+        raise DownloadError(f'download of Google Drive file {file_id} failed: '
+                            f'{type(e).__name__}: {e}') from e
     if not path or not os.path.isfile(path):
-        raise FetchError(f'download of Google Drive file {file_id} failed (no file written)')
+        raise DownloadError(f'download of Google Drive file {file_id} failed (no file written)')
     return path
 
 
@@ -62,8 +68,8 @@ def _check_member(name: str, dest: str, archive: str) -> str:
     root = os.path.realpath(dest)
     if os.path.isabs(name) or name.startswith(('/', '\\')) or \
             os.path.commonpath([root, target]) != root:
-        raise FetchError(f'{archive}: member {name!r} would be written outside {dest}; refusing '
-                         'to unpack this archive')
+        raise FetchError(f'{archive}: member {name!r} would be written outside the folder it is '
+                         'unpacked into; refusing to unpack this archive')
     return target
 
 
@@ -97,8 +103,12 @@ class UnpackLimits:
         self.max_members = MAX_MEMBERS if max_members is None else max_members
         self.bytes = self.members = 0
 
-    def add(self, archive: str, dest: str, size: int, members: int = 1) -> None:
-        """Count ``members`` of ``size`` bytes more, or raise :class:`FetchError`."""
+    def add(self, archive: str, dest: str, size: int, members: int = 1,
+            names: Optional[Tuple[str, str]] = None) -> None:
+        """Count ``members`` of ``size`` bytes more, or raise :class:`FetchError` (naming the
+        archive and ``dest`` as ``names`` says: see :func:`safe_extract`)."""
+        packed = os.path.getsize(archive)
+        archive, shown_dest = names or (archive, dest)
         self.bytes += size
         self.members += members
         if self.members > self.max_members:
@@ -107,7 +117,6 @@ class UnpackLimits:
         if self.bytes > self.max_bytes:
             raise FetchError(f'{archive}: unpacks to more than {_size(self.max_bytes)} '
                              '(--max-size); refusing to unpack it')
-        packed = os.path.getsize(archive)
         if self.bytes > BOMB_MIN_BYTES and self.bytes > BOMB_RATIO * packed:
             raise FetchError(f'{archive}: {_size(packed)} that would unpack to more than '
                              f'{_size(self.bytes)} ({BOMB_RATIO}x); refusing what looks like a '
@@ -115,17 +124,19 @@ class UnpackLimits:
         free = shutil.disk_usage(dest).free
         if size > free:
             raise FetchError(f'{archive}: unpacking needs {_size(size)} more, but only '
-                             f'{_size(free)} are free in {dest}')
+                             f'{_size(free)} are free in {shown_dest}')
 
 
-def _extract_zip(zf: zipfile.ZipFile, archive: str, dest: str, limits: UnpackLimits) -> None:
+def _extract_zip(zf: zipfile.ZipFile, archive: str, dest: str, limits: UnpackLimits,
+                 names: Tuple[str, str]) -> None:
+    path, archive = archive, names[0]  # messages name the archive as names[0]
     infos = zf.infolist()
     for info in infos:  # every member is checked before any is written
         _check_member(info.filename, dest, archive)
         if stat.S_ISLNK(info.external_attr >> 16):
             raise FetchError(f'{archive}: member {info.filename!r} is a symbolic link; refusing '
                              'to unpack this archive')
-    limits.add(archive, dest, sum(i.file_size for i in infos), len(infos))
+    limits.add(path, dest, sum(i.file_size for i in infos), len(infos), names)
     for info in infos:  # one pass: each member's CRC is checked as it is written
         target = _check_member(info.filename, dest, archive)
         if info.is_dir():
@@ -140,21 +151,24 @@ def _extract_zip(zf: zipfile.ZipFile, archive: str, dest: str, limits: UnpackLim
                              f'bad data: {e}); download the archive again') from e
 
 
-def _extract_tar(archive: str, dest: str, limits: UnpackLimits) -> None:
+def _extract_tar(archive: str, dest: str, limits: UnpackLimits,
+                 names: Tuple[str, str]) -> None:
     with tarfile.open(archive, 'r|*') as tf:  # one pass over the (compressed) stream
+        path, archive = archive, names[0]  # messages name the archive as names[0]
         for m in tf:
             _check_member(m.name, dest, archive)
             if not (m.isfile() or m.isdir()):
                 raise FetchError(f'{archive}: member {m.name!r} is a link or special file; '
                                  'refusing to unpack this archive')
-            limits.add(archive, dest, m.size)
+            limits.add(path, dest, m.size, names=names)
             if hasattr(tarfile, 'data_filter'):  # Python >= 3.11.4 / 3.12
                 tf.extract(m, dest, filter='data')
             else:
                 tf.extract(m, dest)
 
 
-def safe_extract(archive: str, dest: str, limits: Optional[UnpackLimits] = None) -> None:
+def safe_extract(archive: str, dest: str, limits: Optional[UnpackLimits] = None,
+                 names: Optional[Tuple[str, str]] = None) -> None:
     """Unpack a zip or tar archive into ``dest``, refusing path traversal, links, and archives
     that exceed ``limits`` (size, member count, compression ratio, free disk space).
 
@@ -163,29 +177,39 @@ def safe_extract(archive: str, dest: str, limits: Optional[UnpackLimits] = None)
     checked before it is written (a refused tar may leave earlier members in ``dest``; use a
     staging folder, as :func:`install_uhsr` does).
 
+    Args:
+        archive (str): The archive file.
+        dest (str): Where it is unpacked.
+        limits (UnpackLimits, optional): Size and member-count limits. Defaults to new ones.
+        names (tuple[str, str], optional): How messages name the archive and ``dest``, where
+            the paths mean nothing to the user (a nested archive in a staging folder that is
+            deleted afterwards). Defaults to the paths.
+
     Raises:
         FetchError: The file is not a zip/tar archive, is corrupt or truncated, holds a member
             that would land outside ``dest`` (or a link or device file), or exceeds a limit.
     """
+    names = names or (archive, dest)
     if not os.path.isfile(archive):
-        raise FetchError(f'{archive}: no such archive')
+        raise FetchError(f'{names[0]}: no such archive')
     limits = limits or UnpackLimits()
     os.makedirs(dest, exist_ok=True)
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
-                _extract_zip(zf, archive, dest, limits)
+                _extract_zip(zf, archive, dest, limits, names)
             return
         if tarfile.is_tarfile(archive):
-            _extract_tar(archive, dest, limits)
+            _extract_tar(archive, dest, limits, names)
             return
     except FetchError:
         raise
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError, ValueError) as e:
-        raise FetchError(f'{archive}: corrupt or truncated archive ({type(e).__name__}: {e}); '
-                         'download it again') from e
-    raise FetchError(f'{archive}: not a zip or tar archive (corrupt download, or another '
-                     'format: unpack it by hand)')
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise FetchError(f'{names[0]}: corrupt or truncated archive ({type(e).__name__}: '
+                         f'{reason}); download it again') from e
+    raise FetchError(f'{names[0]}: not a zip or tar archive (corrupt download, or another '
+                     'format)')
 
 
 def _norm(name: str) -> str:
@@ -332,7 +356,7 @@ def install_uhsr(archive: str, data_dir: str, train_size: Optional[int] = None,
         FetchError: Corrupt archive, unsafe member, a limit exceeded, data sets missing from it,
             or a failed verification.
     """
-    os.makedirs(data_dir, exist_ok=True)
+    ensure_output_dir(data_dir, 'data folder')
     remove_stale_staging(data_dir)
     needed = [n for n in UHSR_SETS if not os.path.exists(os.path.join(data_dir, n))]
     listed = _zip_lists_data(archive) if os.path.isfile(archive) else None
@@ -342,14 +366,16 @@ def install_uhsr(archive: str, data_dir: str, train_size: Optional[int] = None,
     limits = limits or UnpackLimits()
     staging = tempfile.mkdtemp(prefix=f'{_STAGING_PREFIX}{os.getpid()}_', dir=data_dir)
     try:
-        safe_extract(archive, staging, limits)
+        safe_extract(archive, staging, limits, names=(archive, data_dir))
         found = find_uhsr_dirs(staging)
         if len(found) < len(UHSR_SETS):
             for dirpath, _, files in os.walk(staging):
                 for f in files:
                     if f.lower().endswith(_ARCHIVE_SUFFIXES):
                         inner = os.path.join(dirpath, f)
-                        safe_extract(inner, os.path.join(dirpath, f + '.unpacked'), limits)
+                        shown = f'{archive} (its member {os.path.relpath(inner, staging)})'
+                        safe_extract(inner, os.path.join(dirpath, f + '.unpacked'), limits,
+                                     names=(shown, data_dir))
             found = find_uhsr_dirs(staging)
         missing = [n for n in needed if n not in found]
         if missing:
@@ -385,16 +411,25 @@ def fetch_uhsr(data_dir: str = 'data',
         dict: Sample counts per data set and split.
 
     Raises:
-        FetchError: Anything that went wrong; the message says what (see
-            :func:`manual_instructions` for the way round it).
+        DownloadError: The download failed (see :func:`manual_instructions` for the way round
+            it).
+        FetchError: The archive was refused (unsafe or too large), is corrupt, lacks a data
+            set, or the data did not verify; the message says what.
+        SpikeCLIPError: ``data_dir`` is a file or cannot be created.
     """
     if all(os.path.isdir(os.path.join(data_dir, n)) for n in UHSR_SETS):
         return verify_uhsr(data_dir, train_size)
     downloaded = None
     if archive is None:
         downloader = downloader or download_gdrive
-        os.makedirs(data_dir, exist_ok=True)
-        downloaded = archive = downloader(UHSR_FILE_ID, os.path.join(data_dir, 'UHSR.download'))
+        ensure_output_dir(data_dir, 'data folder')
+        try:
+            downloaded = archive = downloader(UHSR_FILE_ID,
+                                              os.path.join(data_dir, 'UHSR.download'))
+        except DownloadError:
+            raise
+        except FetchError as e:  # whatever the downloader, the way round it is by hand
+            raise DownloadError(str(e)) from e
     try:
         return install_uhsr(archive, data_dir, train_size, limits)
     finally:

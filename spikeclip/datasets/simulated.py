@@ -29,6 +29,7 @@ from ..simulation import SceneSimulator
 from ..utils.atomic import atomic_open, atomic_save_image, atomic_write_json
 from ..utils.errors import ConfigError
 from ..utils.image import to_uint8
+from ..utils.paths import ensure_output_dir
 from .base import pack_item
 from .default_images import SHORT_SIDE, TRAIN_FRACTION
 from .image_sources import SPLITS, build_image_pool
@@ -248,6 +249,7 @@ def simulate_folder(images: ImageSpec,
         raise ConfigError('num_frames, height, width and per_image must be positive and '
                           f'margin >= 0, got {num_frames}, {height}, {width}, {per_image}, '
                           f'{margin}')
+    ensure_output_dir(out_dir, 'output folder')
     simulator = make_scene_simulator(num_frames, (height, width), motion, objects, light, noise,
                                      None, nominal_gain, reference)
     pool = build_image_pool(images, split or 'all', None, TRAIN_FRACTION, on_bad_image)

@@ -6,6 +6,7 @@ import difflib
 import glob
 import inspect
 import logging
+import math
 import os
 import os.path as osp
 import re
@@ -20,8 +21,10 @@ from mmengine.registry import Registry
 from mmengine.runner import Runner
 
 from ..utils.atomic import remove_stale_temporaries
+from ..utils.build_errors import explain_build_errors
 from ..utils.checkpoint import load_checkpoint_file, weights_mismatch
 from ..utils.errors import CheckpointError, ConfigError
+from ..utils.paths import ensure_output_dir
 from .patches import install_patches
 
 
@@ -138,11 +141,33 @@ def _check_option(cfg: Config, key: str, value, path: str) -> None:
                           f'{old!r} there')
 
 
+# Fields that MMEngine or torch check only with a traceback (or divide by): (key, kind, least).
+_BOUNDED_FIELDS = (
+    *((f'{split}_dataloader.{key}', int, least) for split in ('train', 'val', 'test')
+      for key, least in (('batch_size', 1), ('num_workers', 0))),
+    ('train_cfg.val_interval', int, 1),
+    ('default_hooks.logger.interval', int, 1),
+    ('optim_wrapper.optimizer.lr', float, 0),
+    ('optim_wrapper.optimizer.weight_decay', float, 0),
+    ('randomness.seed', int, 0),
+)
+
+
 def _check_training(cfg: Config) -> None:
-    optimizer = (cfg.get('optim_wrapper') or {}).get('optimizer') or {}
-    lr = optimizer.get('lr') if isinstance(optimizer, dict) else None
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr < 0):
-        raise ConfigError(f'optim_wrapper.optimizer.lr must be a non-negative number, got {lr!r}')
+    """The fields of :data:`_BOUNDED_FIELDS` hold numbers of their kind and range (a seed below
+    2**32, as numpy needs)."""
+    for key, kind, least in _BOUNDED_FIELDS:
+        value = _lookup(cfg, key)
+        if value is _MISSING or value is None:
+            continue
+        number = not isinstance(value, bool) and isinstance(value, (int, float)) and \
+            math.isfinite(value) and (kind is float or isinstance(value, int))
+        if not number or value < least or (key == 'randomness.seed' and value >= 2**32):
+            what = 'number' if kind is float else 'integer'
+            what = f'a positive {what}' if least > 0 else f'a non-negative {what}'
+            if key == 'randomness.seed':
+                what += ' below 2**32'
+            raise ConfigError(f'{key} must be {what}, got {value!r}')
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optional[str] = None,
@@ -326,12 +351,23 @@ def explain_unregistered_types() -> Iterator[None]:
         raise error from e
 
 
+@contextlib.contextmanager
+def explain_config_errors(cfg: Config) -> Iterator[None]:
+    """:func:`explain_unregistered_types`, and entries of ``cfg`` that do not fit the class
+    they build (an argument it does not take, a non-string key) as one line naming the file
+    and the field (:func:`~spikeclip.utils.build_errors.explain_build_errors`)."""
+    source = f'config {cfg.filename}' if getattr(cfg, 'filename', None) else 'the config'
+    with explain_build_errors(cfg, source), explain_unregistered_types():
+        yield
+
+
 class SpikeCLIPRunner(Runner):
     """MMEngine's Runner with the toolkit's errors.
 
     * A ``type`` that no registry holds raises :class:`ConfigError` listing the registered names
       (MMEngine's KeyError does not), wherever it is built: at construction, or lazily when
-      ``train``/``val``/``test`` build data loaders, metrics and optimisers.
+      ``train``/``val``/``test`` build data loaders, metrics and optimisers; so does an entry
+      that does not fit its class, naming the field (:func:`explain_config_errors`).
     * Checkpoints load strictly (``load_from``, ``--resume``, ``tools/test.py``): weights that do
       not fit (another architecture) raise :class:`CheckpointError` naming the missing and
       unexpected keys, where MMEngine would only log them and go on with a partly random model.
@@ -339,19 +375,19 @@ class SpikeCLIPRunner(Runner):
 
     @classmethod
     def from_cfg(cls, cfg: Config) -> 'SpikeCLIPRunner':
-        with explain_unregistered_types():
+        with explain_config_errors(cfg):
             return super().from_cfg(cfg)
 
     def train(self):
-        with explain_unregistered_types():
+        with explain_config_errors(self.cfg):
             return super().train()
 
     def val(self) -> dict:
-        with explain_unregistered_types():
+        with explain_config_errors(self.cfg):
             return super().val()
 
     def test(self) -> dict:
-        with explain_unregistered_types():
+        with explain_config_errors(self.cfg):
             return super().test()
 
     def load_checkpoint(self, filename: str, map_location='cpu', strict: bool = True,
@@ -367,6 +403,43 @@ class SpikeCLIPRunner(Runner):
             raise weights_mismatch(filename, f'the model {type(self.model).__name__}', e) from e
 
 
+# Config fields that name files; a relative one is read from the current directory (as MMEngine
+# reads work_dir), which a missing-file error deep in the build would not say.
+_PATH_FIELDS = ('model.clip.pretrained', 'model.coarse_checkpoint', 'model.prompt_checkpoint',
+                'load_from')
+_WEIGHT_SUFFIXES = ('.pth', '.pt', '.bin', '.safetensors')
+
+
+def check_config_paths(cfg: Config, named_in: Optional[str] = None) -> None:
+    """Each relative file path of :data:`_PATH_FIELDS` exists in the current directory.
+
+    Args:
+        cfg (Config): The config.
+        named_in (str, optional): Check only the paths this error message names. Defaults to
+            None (all of them).
+
+    Raises:
+        ConfigError: A relative path that is not there, naming the config, the field and the
+            directory it was looked for in (and the config's folder, if it is there instead).
+    """
+    source = getattr(cfg, 'filename', None) or 'the config'
+    for key in _PATH_FIELDS:
+        value = _lookup(cfg, key)
+        if not isinstance(value, str) or osp.isabs(value) or value.startswith('~') or \
+                re.match(r'^[a-z][\w+.-]*:', value) or \
+                not ('/' in value or value.endswith(_WEIGHT_SUFFIXES)) or osp.exists(value) or \
+                (named_in is not None and value not in named_in):
+            continue  # absolute, pretrained:NAME or a URL, an open_clip tag, there, not named
+        beside = osp.join(osp.dirname(osp.abspath(source)), value) \
+            if osp.isfile(source) else None
+        hint = f'; it does exist next to the config ({beside}): give that path' \
+            if beside and osp.exists(beside) else \
+            '; run from the folder it is relative to, or give an absolute path'
+        raise ConfigError(f'config {source}: {key}={value!r} does not exist in the current '
+                          f'directory ({os.getcwd()}), which relative paths in a config are '
+                          f'resolved against (not the config\'s folder){hint}')
+
+
 def build_runner(cfg: Config) -> Runner:
     """Build the Runner (:class:`SpikeCLIPRunner`) with SpikeCLIP's modules registered, atomic
     file writes and safe loading. Every hook it runs is listed in the config
@@ -378,8 +451,12 @@ def build_runner(cfg: Config) -> Runner:
         raise ConfigError(f"default_scope must be 'spikeclip', got {cfg.default_scope!r}")
     # multi-process CPU runs (gloo) need the CPU-distributed patch; a no-op where CUDA exists
     install_patches(cpu_distributed=cfg.get('launcher', 'none') != 'none')
-    os.makedirs(cfg.work_dir, exist_ok=True)
-    return SpikeCLIPRunner.from_cfg(cfg)
+    ensure_output_dir(cfg.work_dir, 'work dir')
+    try:
+        return SpikeCLIPRunner.from_cfg(cfg)
+    except CheckpointError as e:  # a missing file: say where a relative path was looked for
+        check_config_paths(cfg, named_in=str(e))
+        raise
 
 
 # Step checkpoints written by MMEngine's CheckpointHook (epoch_3.pth, iter_500.pth,

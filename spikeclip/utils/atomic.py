@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import IO, Any, Iterator, List, Optional, Union
 
+from .paths import check_output_file
+
 PathLike = Union[str, os.PathLike]
 # Temporaries are named ``.<destination name, at most 100 characters>.<8 random>.tmp``; the cut
 # keeps them within the file system's 255-byte name limit for any destination name.
@@ -35,10 +37,20 @@ def atomic_open(path: PathLike, mode: str = 'wb') -> Iterator[IO]:
 
     Yields:
         IO: The open temporary file. On an exception it is deleted and ``path`` is untouched.
+
+    Raises:
+        SpikeCLIPError: ``path`` is a folder, or its folder cannot be created or written to
+            (:func:`~spikeclip.utils.paths.check_output_file`).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix='.tmp', dir=path.parent)
+    if path.is_dir():
+        check_output_file(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(path), suffix='.tmp', dir=path.parent)
+    except OSError:
+        check_output_file(path)  # says which part of the path is wrong
+        raise
     try:
         with os.fdopen(fd, mode) as f:
             yield f

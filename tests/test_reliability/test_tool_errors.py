@@ -236,3 +236,143 @@ def test_resume_prints_no_message_hub_warnings(coarse_runs):
     log = (coarse_runs['root'] / 'resume.log').read_text()  # the killed run, resumed
     assert 'resumed epoch: 1, iter: 2' in log
     assert 'not defined in message_hub' not in log
+
+
+def _tampered(src: str, dst, edit) -> str:
+    """A copy of checkpoint ``src`` whose stored model config ``edit(model_cfg)`` changed."""
+    ckpt = load_checkpoint_file(src)
+    edit(ckpt['meta']['spikeclip']['model'])
+    torch.save(ckpt, dst)
+    return str(dst)
+
+
+def _nested_hostile_zip(path) -> str:
+    """An archive whose nested U-CALTECH.zip holds a member that climbs out of its folder."""
+    import io
+    import zipfile
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, 'w') as z:
+        z.writestr('U-CALTECH/0.npz', b'x')
+        z.writestr('../../evil.txt', b'x')
+    with zipfile.ZipFile(path, 'w') as z:
+        z.writestr('U-CALTECH.zip', inner.getvalue())
+        z.writestr('U-CIFAR/0.npz', b'x')
+    return str(path)
+
+
+def _case(name, stages, clip, tmp_path):
+    """Case ``name`` -> (tool, args, expected): the last line starts with ``expected`` (a str),
+    or holds each of its parts (a tuple)."""
+    a_file = tmp_path / 'a_file'
+    a_file.write_text('x')
+    work = ['--work-dir', tmp_path / 'w']
+    coarse = stages['coarse']
+    demo = f'error: config {CONFIG}: '
+
+    def train(*options):
+        return 'train', [CONFIG, *work, '--cfg-options', *options]
+    encoder_key = ('int key', 'unknown stored key')
+    if name in encoder_key:
+        key, value = (1, 2) if name == 'int key' else ('nope', 3)
+        bad = _tampered(coarse, tmp_path / 'bad.pth', lambda m: m['encoder'].update({key: value}))
+        (tmp_path / 'x.dat').write_bytes(b'\0' * 72 * 200)  # 200 frames of 24x24
+        infer = ('infer', [bad, tmp_path / 'x.dat', '--out-dir', tmp_path / 'out', '--device',
+                           'cpu', '--height', 24, '--width', 24])
+        return (*infer, (f'error: {bad}: meta.spikeclip.model.encoder', 'int')) \
+            if name == 'int key' else \
+            (*infer, f"error: {bad}: meta.spikeclip.model.encoder.nope: MotionUNet takes no "
+             "argument 'nope' (it takes: window, ")
+    if name == 'refused nested archive':
+        archive = _nested_hostile_zip(tmp_path / 'nested.zip')
+        return ('fetch_data', ['--archive', archive, '--out-dir', tmp_path / 'data'],
+                f"error: {archive} (its member U-CALTECH.zip): member '../../evil.txt' would be "
+                'written outside the folder it is unpacked into; refusing to unpack this archive')
+    return {
+        'combine --out a folder': (
+            'combine_checkpoints', ['--coarse', coarse, '--prompt', stages['prompt'], '--refine',
+                                    stages['refine'], '--out', tmp_path],
+            f'error: --out {tmp_path} is a folder, not a file; name the file to write'),
+        'fetch --out-dir a file': ('fetch_data', ['--out-dir', a_file],
+                                   f'error: data folder {a_file} is a file, not a folder'),
+        'simulate into a file': ('simulate_spikes', ['default', a_file, '--frames', 5,
+                                                     '--height', 16, '--width', 16],
+                                 f'error: output folder {a_file} is a file, not a folder'),
+        # Root writes into any folder whatever its mode; a path below a file fails for everyone.
+        'work dir below a file': ('train', [CONFIG, '--work-dir', a_file / 'w'],
+                                  f'error: work dir {a_file}/w cannot be created: {a_file} is a '
+                                  'file, not a folder'),
+        'visualize --num -3': ('visualize', [CONFIG, '--num', -3, '--out-dir', tmp_path / 'v'],
+                               'error: --num must be at least 1, got -3'),
+        'unknown model argument': (*train('model.nope=3'), f"{demo}model.nope: CoarseModel "
+                                   "takes no argument 'nope' (it takes: encoder, losses, "),
+        'misspelt loop field': (*train('train_cfg.max_epoch=1'),
+                                f"{demo}train_cfg.max_epoch: EpochBasedTrainLoop takes no "
+                                "argument 'max_epoch'. Did you mean 'max_epochs'?"),
+        'misspelt data loader field': (*train('train_dataloader.batchsize=2'),
+                                       f"{demo}train_dataloader.batchsize: DataLoader takes no "
+                                       "argument 'batchsize'. Did you mean 'batch_size'?"),
+        'negative batch size': (*train('train_dataloader.batch_size=-1'),
+                                'error: train_dataloader.batch_size must be a positive integer, '
+                                'got -1'),
+        'val_interval 0': (*train('train_cfg.val_interval=0'),
+                           'error: train_cfg.val_interval must be a positive integer, got 0'),
+        'negative seed': (*train('randomness.seed=-1'), 'error: randomness.seed must be a '
+                          'non-negative integer below 2**32, got -1'),
+        'nan lr': (*train('optim_wrapper.optimizer.lr=nan'),
+                   'error: optim_wrapper.optimizer.lr must be a non-negative number, got nan'),
+        'unknown refiner argument': (
+            'train', ['configs/refine_demo.py', *work, '--cfg-options', 'model.refiner.nope=3',
+                      f'model.prompt_checkpoint={stages["prompt"]}',
+                      f'model.clip.pretrained={clip}'],
+            "error: config configs/refine_demo.py: model.refiner.nope: UNetRefiner takes no "
+            "argument 'nope'"),
+        'memory run shorter than the window': (
+            'benchmark_video', [coarse, '--batch-sizes', 1, '--frames', 2, '--height', 24,
+                                '--width', 24, '--memory-lengths', 10, 2000],
+            f'error: --memory-lengths 10: shorter than the window of {coarse} (41 frames); give '
+            'at least 41'),
+        'relative CLIP path': (
+            'train', ['configs/prompt_demo.py', *work, '--cfg-options',
+                      'model.clip.pretrained=nowhere/clip.bin',
+                      f'model.coarse_checkpoint={coarse}'],
+            "error: config configs/prompt_demo.py: model.clip.pretrained='nowhere/clip.bin' does "
+            f'not exist in the current directory ({REPO_ROOT}), which relative paths in a config '
+            "are resolved against (not the config's folder)"),
+        'tiny CLIP --lr nan': ('train_tiny_clip', ['--lr', 'nan', '--out-dir', tmp_path / 'c'],
+                               'error: tiny CLIP recipe: lr must be a finite number above 0, got '
+                               'nan'),
+    }[name]
+
+
+@pytest.mark.parametrize('name', [
+    'combine --out a folder', 'fetch --out-dir a file', 'simulate into a file',
+    'work dir below a file', 'visualize --num -3', 'unknown model argument',
+    'misspelt loop field', 'misspelt data loader field', 'negative batch size', 'val_interval 0',
+    'negative seed', 'nan lr', 'unknown refiner argument', 'unknown stored key', 'int key',
+    'memory run shorter than the window', 'relative CLIP path', 'tiny CLIP --lr nan',
+    'refused nested archive'])
+def test_ordinary_mistakes_end_in_one_line(name, trained_stages, tiny_clip_file, tmp_path,
+                                           run_tool_here):
+    tool, args, expected = _case(name, trained_stages, tiny_clip_file, tmp_path)
+    code, _, err = run_tool_here(tool, *args)
+    assert code == 1, (name, err[-2000:])
+    assert len(err.strip().splitlines()) == 1, err[-2000:]  # nothing but the error line
+    line = one_line_error(err)
+    if isinstance(expected, tuple):
+        assert all(part in line for part in expected), line
+    else:
+        assert line.startswith(expected), line
+    assert '.uhsr_unpack_' not in err and 'yourself' not in err  # nothing deleted or unsafe
+
+
+def test_a_run_record_that_is_not_an_object(trained_stages, files, tmp_path, run_tool_here):
+    out = tmp_path / 'out'
+    args = (trained_stages['coarse'], files / 'good.dat', '--out-dir', out, '--device', 'cpu',
+            '--height', 24, '--width', 24, '--frames', '30:32')
+    assert run_tool_here('infer', *args)[0] == 0
+    record = out / 'good' / 'run.json'
+    record.write_text('[1, 2]')
+    code, _, err = run_tool_here('infer', *args)
+    assert code == 1
+    assert one_line_error(err) == (f'error: {record} is unreadable (it holds a JSON list, not a '
+                                   'run record); remove the folder or choose another --out-dir')

@@ -86,6 +86,19 @@ class TinyCLIPRecipe:
     views: ViewConfig = field(default_factory=ViewConfig)
     degradation: DegradationConfig = field(default_factory=DegradationConfig)
 
+    def __post_init__(self):
+        for name, least in (('steps', 1), ('batch_size', 1), ('warmup', 0), ('lr', 0),
+                            ('weight_decay', 0)):
+            value = getattr(self, name)
+            integer = name in ('steps', 'batch_size', 'warmup')
+            kinds = int if integer else (int, float)
+            if isinstance(value, bool) or not isinstance(value, kinds) or \
+                    not math.isfinite(value) or value < least or (name == 'lr' and value == 0):
+                what = 'an integer' if integer else 'a finite number'
+                bound = 'above 0' if name == 'lr' else f'of at least {least}'
+                raise ConfigError(f'tiny CLIP recipe: {name} must be {what} {bound}, got '
+                                  f'{value!r}')
+
     def to_dict(self) -> dict:
         return asdict(self)
 
