@@ -1,5 +1,9 @@
 from .accuracy import Accuracy
+from .brisque import BRISQUE
 from .image_quality import MAE, MSE, PSNR, SSIM, ImageMetric, psnr
+from .niqe import NIQE
+from .no_reference import NoReferenceMetric
 from .prompt_separation import PromptSeparation
 
-__all__ = ['Accuracy', 'ImageMetric', 'MAE', 'MSE', 'PSNR', 'PromptSeparation', 'SSIM', 'psnr']
+__all__ = ['Accuracy', 'BRISQUE', 'ImageMetric', 'MAE', 'MSE', 'NIQE', 'NoReferenceMetric', 'PSNR',
+           'PromptSeparation', 'SSIM', 'psnr']
