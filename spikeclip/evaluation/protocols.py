@@ -89,15 +89,15 @@ def official_protocol(cfg: Config, checkpoint: Optional[str],
         raise ConfigError('--protocol official evaluates a stage-1 (LRN) checkpoint; give one '
                           '(coarse_best.pth, or an official file converted by '
                           'tools/model_converters/official_spikeclip.py)')
-    stored, _ = load_stage_checkpoint(checkpoint, 'coarse')
-    user = {k: v for k, v in (cfg_options or {}).items() if k.startswith('model.')}
-    cfg.model = model_cfg_from_checkpoint(checkpoint,
-                                          _official_model_options(stored, checkpoint, user))
     dataset = cfg.test_dataloader.dataset
     if dataset.get('type') != 'UHSRDataset':
         raise ConfigError(f'--protocol official is defined on U-CALTECH / U-CIFAR (UHSRDataset); '
                           f'the test set of {getattr(cfg, "filename", "the config")} is a '
                           f'{dataset.get("type")!r}')
+    stored, _ = load_stage_checkpoint(checkpoint, 'coarse')
+    user = {k: v for k, v in (cfg_options or {}).items() if k.startswith('model.')}
+    cfg.model = model_cfg_from_checkpoint(checkpoint,
+                                          _official_model_options(stored, checkpoint, user))
     dataset.update(split='test', crop_size=p['crop_size'], window=p['window'])
     cfg.test_evaluator = copy.deepcopy(p['metrics'])
     return cfg
