@@ -6,15 +6,19 @@ import os.path as osp
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 from torch import nn
 
 from spikeclip.apis.official import convert_official_checkpoint
+from spikeclip.datasets import load_class_names
 from spikeclip.engine import load_config
 from spikeclip.evaluation.protocols import add_no_reference_metrics, official_protocol
 from spikeclip.models.stages.checkpoint_meta import save_model_file, stage_meta
 from spikeclip.models.stages.coarse import CoarseModel
+from spikeclip.registry import MODELS
 from spikeclip.testing import REPO_ROOT, write_tiny_uhsr
 from spikeclip.utils.errors import ConfigError
 
@@ -54,6 +58,17 @@ def test_official_protocol_selects_the_official_settings(converted, tiny_clip_fi
     # Zero-shot: the stage-1 model's own hand-written class scores, no learned prompts.
     assert cfg.test_evaluator == [dict(type='Accuracy', topk=(1, )), dict(type='NIQE'),
                                   dict(type='BRISQUE')]
+    # The built model: evaluate.py's text features and grey Normalize.
+    with DefaultScope.overwrite_default_scope('spikeclip'):
+        built = MODELS.build(cfg.model)
+    names = load_class_names('ucaltech')
+    clip = built.clip
+    torch.testing.assert_close(built.class_features,
+                               clip.encode_text(['image of a ' + n for n in names]))
+    mean, std = (np.array(clip.preprocess_cfg[k]) for k in ('mean', 'std'))
+    weight = np.array((0.299, 0.587, 0.114))
+    assert float(clip.mean[0, 0]) == pytest.approx(sum(mean * weight))
+    assert float(clip.std[0, 2]) == pytest.approx(np.sqrt(np.sum(weight**2 * std**2)))
 
 
 def test_official_protocol_uses_grey_on_a_model_trained_with_per_channel_clip(
