@@ -9,11 +9,13 @@ recording summed in 50 bins of 4, the 224 x 224 crop ``[13:237, 13:237]``, no re
 accuracy, NIQE and BRISQUE of the reconstruction.
 """
 import copy
+import logging
 from typing import List, Optional
 
 from mmengine.config import Config
+from mmengine.logging import print_log
 
-from ..registry import DATASETS
+from ..registry import DATASETS, METRICS
 from ..utils.errors import ConfigError
 
 PROTOCOLS = ('ours', 'official')
@@ -105,7 +107,8 @@ def official_protocol(cfg: Config, checkpoint: Optional[str],
 
 def add_no_reference_metrics(cfg: Config) -> List[str]:
     """Add NIQE and BRISQUE to ``cfg.test_evaluator`` when its test set has no reference images
-    (a dataset class with ``has_references = False``, e.g. U-CALTECH); returns those added."""
+    (a dataset class with ``has_references = False``, e.g. U-CALTECH); returns those added.
+    One whose model file is not installed is left out with a warning."""
     dataset = (cfg.get('test_dataloader') or {}).get('dataset') or {}
     cls = DATASETS.get(dataset.get('type')) if isinstance(dataset.get('type'), str) else None
     if cls is None or getattr(cls, 'has_references', True):
@@ -113,6 +116,15 @@ def add_no_reference_metrics(cfg: Config) -> List[str]:
     evaluator = cfg.get('test_evaluator') or []
     metrics = list(evaluator) if isinstance(evaluator, (list, tuple)) else [evaluator]
     present = {m.get('type') for m in metrics if isinstance(m, dict)}
-    added = [name for name in NO_REFERENCE_METRICS if name not in present]
+    added = []
+    for name in NO_REFERENCE_METRICS:
+        if name in present:
+            continue
+        try:
+            METRICS.build(dict(type=name))  # reads its model file: is it installed?
+        except ConfigError as e:  # an extra the user did not ask for: say so, do not fail
+            print_log(f'{name} left out: {e}', logger='current', level=logging.WARNING)
+            continue
+        added.append(name)
     cfg.test_evaluator = metrics + [dict(type=name) for name in added]
     return added

@@ -124,3 +124,11 @@ def test_no_reference_metrics_join_sets_without_references():
     demo = load_config(osp.join(REPO_ROOT, 'configs/pipeline_demo.py'))
     before = demo.test_evaluator
     assert add_no_reference_metrics(demo) == [] and demo.test_evaluator == before
+
+
+def test_no_reference_metrics_without_their_model_files_are_left_out(monkeypatch):
+    from spikeclip.evaluation.metrics import no_reference
+    monkeypatch.setattr(no_reference.importlib.util, 'find_spec', lambda name: None)
+    cfg = load_config(CONFIG)
+    assert add_no_reference_metrics(cfg) == []
+    assert [m['type'] for m in cfg.test_evaluator] == ['Accuracy']
