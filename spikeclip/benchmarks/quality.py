@@ -123,8 +123,7 @@ def _no_reference(preds: torch.Tensor) -> Dict[str, Optional[float]]:
     """Mean NIQE and BRISQUE of ``[N, 1, H, W]`` images in [0, 1] (None where too small)."""
     out = {}
     for metric in (NIQE(), BRISQUE()):
-        imgs = [grey_image(p) for p in preds]
-        ok = [metric.score(i) for i in imgs if min(i.shape) >= metric.min_size]
+        ok = [v for v in (metric.try_score(grey_image(p)) for p in preds) if v is not None]
         out[metric.measure.lower()] = float(np.mean(ok)) if ok else None
     return out
 

@@ -92,6 +92,13 @@ def test_metrics_are_registered_and_score_pred_img(metrics):
     assert NIQE().compute_metrics([]) == {}
 
 
+def test_a_flat_image_is_skipped_not_averaged_as_nan():
+    brisque = BRISQUE()
+    brisque.process(None, [dict(pred_img=torch.full((1, 64, 64), 0.5))])
+    assert brisque.results == [] and brisque.compute_metrics(brisque.results) == {}
+    assert brisque.try_score(_grey('camera')) == pytest.approx(REFERENCE['camera'][1], abs=0.01)
+
+
 def test_missing_model_files_name_the_package(monkeypatch):
     from spikeclip.evaluation.metrics import no_reference
     from spikeclip.utils.errors import ConfigError

@@ -10,6 +10,7 @@ without its compiled dependencies), so nothing is downloaded at run time.
 import importlib.util
 import logging
 import os.path as osp
+import warnings
 from typing import Optional, Sequence
 
 import numpy as np
@@ -54,8 +55,8 @@ class NoReferenceMetric(BaseMetric):
     """Mean of a per-image no-reference score over the evaluated set (lower is better for both
     NIQE and BRISQUE).
 
-    Images are clamped to [0, 1]. An image smaller than :attr:`min_size` on a side is skipped,
-    with one warning (NIQE needs patches of 96 px at two scales).
+    Images are clamped to [0, 1]. An image smaller than :attr:`min_size` on a side (NIQE needs
+    patches of 96 px at two scales) or without a defined score is skipped, with one warning.
 
     Args:
         pred_key (str): Data-sample field scored: ``'pred_img'`` or ``'pred_coarse'``.
@@ -71,7 +72,7 @@ class NoReferenceMetric(BaseMetric):
                  prefix: Optional[str] = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.pred_key = pred_key
-        self._warned = False
+        self._warned = set()
         self.load_model()
 
     def load_model(self) -> None:
@@ -81,20 +82,35 @@ class NoReferenceMetric(BaseMetric):
         """The score of one float64 ``[H, W]`` image in [0, 1]."""
         raise NotImplementedError
 
+    def try_score(self, img: np.ndarray) -> Optional[float]:
+        """:meth:`score`, or None (with one warning per reason) for an image below
+        :attr:`min_size` or one whose statistics are undefined (a flat image: BRISQUE's fit
+        needs coefficients on both sides of zero)."""
+        if min(img.shape) < self.min_size:
+            self._warn_once(f'images of {img.shape[0]}x{img.shape[1]} px are below its minimum '
+                            f'of {self.min_size} px a side')
+            return None
+        with np.errstate(all='ignore'), warnings.catch_warnings():
+            warnings.simplefilter('ignore', RuntimeWarning)
+            value = float(self.score(img))
+        if not np.isfinite(value):
+            self._warn_once('images without texture (e.g. flat ones) have no score')
+            return None
+        return value
+
+    def _warn_once(self, why: str) -> None:
+        if why not in self._warned:
+            print_log(f'{self.measure}: {why}; not scored', logger='current',
+                      level=logging.WARNING)
+            self._warned.add(why)
+
     def process(self, data_batch, data_samples: Sequence) -> None:
         for sample in data_samples:
             pred = sample.get(self.pred_key)
-            if pred is None:
-                continue
-            img = grey_image(pred)
-            if min(img.shape) < self.min_size:
-                if not self._warned:
-                    print_log(f'{self.measure}: images of {img.shape[0]}x{img.shape[1]} px are '
-                              f'below its minimum of {self.min_size} px a side; not scored',
-                              logger='current', level=logging.WARNING)
-                    self._warned = True
-                continue
-            self.results.append(float(self.score(img)))
+            if pred is not None:
+                value = self.try_score(grey_image(pred))
+                if value is not None:
+                    self.results.append(value)
 
     def compute_metrics(self, results: list) -> dict:
         if not results:
