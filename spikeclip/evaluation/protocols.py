@@ -15,6 +15,7 @@ from typing import List, Optional
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from ..models.stages.base import load_stage_checkpoint
 from ..registry import DATASETS, METRICS
 from ..utils.errors import ConfigError
 
@@ -84,8 +85,6 @@ def official_protocol(cfg: Config, checkpoint: Optional[str],
         ConfigError: No checkpoint, another encoder, or a test set that is not U-CALTECH/U-CIFAR.
         CheckpointError: Not a stage-1 checkpoint.
     """
-    from ..apis.inference import model_cfg_from_checkpoint
-    from ..models.stages.base import load_stage_checkpoint
     p = OFFICIAL_PROTOCOL
     if not checkpoint:
         raise ConfigError('--protocol official evaluates a stage-1 (LRN) checkpoint; give one '
@@ -98,8 +97,8 @@ def official_protocol(cfg: Config, checkpoint: Optional[str],
                           f'{dataset.get("type")!r}')
     stored, _ = load_stage_checkpoint(checkpoint, 'coarse')
     user = {k: v for k, v in (cfg_options or {}).items() if k.startswith('model.')}
-    cfg.model = model_cfg_from_checkpoint(checkpoint,
-                                          _official_model_options(stored, checkpoint, user))
+    options = _official_model_options(stored, checkpoint, user)
+    cfg.model = load_stage_checkpoint(checkpoint, 'coarse', resolve=True, cfg_options=options)[0]
     dataset.update(split='test', crop_size=p['crop_size'], window=p['window'])
     cfg.test_evaluator = copy.deepcopy(p['metrics'])
     return cfg

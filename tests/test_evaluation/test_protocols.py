@@ -12,7 +12,7 @@ import torch
 from mmengine.registry import DefaultScope
 from torch import nn
 
-from spikeclip.apis.official import convert_official_checkpoint
+from spikeclip.apis import convert_official_checkpoint
 from spikeclip.datasets import load_class_names
 from spikeclip.engine import load_config
 from spikeclip.evaluation.protocols import add_no_reference_metrics, official_protocol

@@ -11,7 +11,7 @@ list, ``'image of a {}'`` prompts, CLIP ViT-B/32 with grey normalisation). See d
 import argparse
 import os.path as osp
 
-from spikeclip.apis.official import convert_official_checkpoint
+from spikeclip.apis import convert_official_checkpoint
 from spikeclip.utils.cli import run_cli
 
 
