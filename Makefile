@@ -23,12 +23,13 @@ help:  ## List the targets
 		awk 'BEGIN {FS = ":.*## "}; {printf "  %-20s %s\n", $$1, $$2}'
 	@echo "  Variables: DATASET=$(DATASET) (demo|ucaltech|ucifar) VENV=$(VENV) CKPT=... INPUTS=..."
 
-$(STAMP): requirements/runtime.txt requirements/tests.txt setup.py
+$(STAMP): requirements/runtime.txt requirements/no_deps.txt requirements/tests.txt setup.py
 	@test -x $(PY) || $(PYTHON3) -m venv $(VENV)
 	# torch first, pinned, so that nothing below pulls a different build.
 	$(PY) -m pip install --disable-pip-version-check -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install --disable-pip-version-check -q -r requirements/runtime.txt \
 		-r requirements/tests.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -r requirements/no_deps.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 

@@ -2,6 +2,9 @@
 
 Metrics go to the log and to ``<work_dir>/test_metrics.json``; with ``--show-dir`` every sample's
 image grid (spike count, TFP, coarse, refined, reference) is saved there and shown in TensorBoard.
+On a test set without reference images (U-CALTECH, U-CIFAR) NIQE and BRISQUE are added.
+``--protocol official`` evaluates a stage-1 LRN checkpoint as the official SpikeCLIP code does
+(docs/official.md); the default, ``ours``, evaluates the config as it is.
 """
 import argparse
 import os.path as osp
@@ -9,6 +12,7 @@ import os.path as osp
 from spikeclip.apis.inference import model_cfg_from_checkpoint
 from spikeclip.engine import build_runner, load_config
 from spikeclip.engine.runner import DictAction, check_checkpoint_stage
+from spikeclip.evaluation.protocols import PROTOCOLS, add_no_reference_metrics, official_protocol
 from spikeclip.pretrained import resolve_checkpoint
 from spikeclip.utils.atomic import atomic_write_json
 from spikeclip.utils.cli import run_cli
@@ -26,6 +30,9 @@ def parse_args(argv=None):
                         'unless absolute)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries')
+    parser.add_argument('--protocol', choices=PROTOCOLS, default='ours',
+                        help='ours (default): the config\'s model and metrics; official: the '
+                        'official SpikeCLIP evaluation of a stage-1 LRN (docs/official.md)')
     parser.add_argument('--offline', action='store_true', help=OFFLINE_HELP)
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none')
@@ -39,8 +46,13 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     if args.checkpoint:
         args.checkpoint = resolve_checkpoint(args.checkpoint)  # pretrained:NAME -> its file
+    if args.protocol == 'official':
+        cfg = official_protocol(cfg, args.checkpoint, args.cfg_options)
+    elif args.checkpoint:
         check_checkpoint_stage(cfg, args.checkpoint)
-    if cfg.model.get('from_checkpoint'):
+    if args.protocol == 'ours':
+        add_no_reference_metrics(cfg)
+    if args.protocol == 'ours' and cfg.model.get('from_checkpoint'):
         if not args.checkpoint:
             raise ConfigError(f'{args.config} rebuilds its model from a checkpoint; give one')
         # --cfg-options model.* (e.g. model.clip.pretrained) override the stored config.
@@ -55,7 +67,8 @@ def main(argv=None):
     runner = build_runner(cfg)
     metrics = runner.test()
     out = osp.join(cfg.work_dir, 'test_metrics.json')
-    atomic_write_json(out, dict(config=args.config, checkpoint=args.checkpoint, metrics=metrics))
+    atomic_write_json(out, dict(config=args.config, checkpoint=args.checkpoint,
+                                protocol=args.protocol, metrics=metrics))
     runner.logger.info(f'metrics written to {out}')
     return metrics
 

@@ -13,7 +13,9 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from ..evaluation.metrics import BRISQUE, NIQE
 from ..evaluation.metrics.image_quality import _FUNCS
+from ..evaluation.metrics.no_reference import grey_image
 from ..models.encoders import TFI, TFP, fit_gain
 
 DEFAULT_WINDOWS = (3, 5, 9, 13, 17, 21, 29, 41, 64, 81, 128, 161, 200, 251)
@@ -157,6 +159,15 @@ def _score(preds: torch.Tensor, gts: torch.Tensor, fit: bool = True) -> Dict[str
                 per_sample_psnr=[float(v) for v in psnr])
 
 
+def _no_reference(preds: torch.Tensor) -> Dict[str, Optional[float]]:
+    """Mean NIQE and BRISQUE of ``[N, 1, H, W]`` images in [0, 1] (None where too small)."""
+    out = {}
+    for metric in (NIQE(), BRISQUE()):
+        ok = [v for v in (metric.try_score(grey_image(p)) for p in preds) if v is not None]
+        out[metric.measure.lower()] = float(np.mean(ok)) if ok else None
+    return out
+
+
 def _centre_rates(spikes: torch.Tensor, windows: Sequence[int]) -> Dict[int, torch.Tensor]:
     """Unclamped centred TFP rates ``[N, 1, H, W]`` for each window length that fits."""
     t = spikes.shape[1]
@@ -185,7 +196,8 @@ def evaluate_methods(models: Dict[str, torch.nn.Module], dataset,
             grids). Defaults to 0.
 
     Returns:
-        dict: ``num_samples``, ``methods`` (name -> psnr, ssim, gain), ``tfp_windows`` (every
+        dict: ``num_samples``, ``methods`` (name -> psnr, ssim, gain, niqe, brisque: the
+        no-reference scores, None below their minimum size), ``tfp_windows`` (every
         window), ``best_tfp_window``, and with ``keep_images`` an ``images`` dict.
     """
     n = len(dataset) if max_samples is None else min(max_samples, len(dataset))
@@ -214,6 +226,9 @@ def evaluate_methods(models: Dict[str, torch.nn.Module], dataset,
     best = max(tfp, key=lambda w: tfp[w]['psnr'])
     methods = {f'TFP (best: {best} frames)': tfp[best], 'TFI': scores['TFI']}
     methods.update({k: v for k, v in scores.items() if not k.startswith('TFP-') and k != 'TFI'})
+    keys = {f'TFP (best: {best} frames)': f'TFP-{best}'}
+    for name, m in methods.items():  # no-reference scores of the calibrated images
+        m.update(_no_reference((torch.cat(preds[keys.get(name, name)]) * m['gain']).clamp(0, 1)))
     out = dict(num_samples=n, methods=methods, best_tfp_window=best,
                tfp_windows={w: dict(psnr=v['psnr'], ssim=v['ssim'], gmsd=v['gmsd'], gain=v['gain'])
                             for w, v in sorted(tfp.items())})
@@ -263,7 +278,9 @@ def format_report(report: dict) -> str:
                      r['tfp']))
         rows.append((f'TFI (gain {r["tfi"]["gain"]:.2f})', r['tfi']))
         for label, m in rows:
-            lines.append(f'  {label:<36} PSNR {m["psnr"]:6.2f} dB   SSIM {m["ssim"]:.4f}')
+            nr = ''.join(f'   {k.upper()} {m[k]:6.2f}' for k in ('niqe', 'brisque')
+                         if m.get(k) is not None)
+            lines.append(f'  {label:<36} PSNR {m["psnr"]:6.2f} dB   SSIM {m["ssim"]:.4f}{nr}')
         lines.append(f'  margin over the best baseline: {r["margin_db"]:+.2f} dB PSNR, '
                      f'{r["margin_ssim"]:+.4f} SSIM')
     return '\n'.join(lines)
@@ -272,7 +289,8 @@ def format_report(report: dict) -> str:
 def format_table(results: Dict[str, dict]) -> str:
     """Methods x test sets, PSNR / SSIM after the fitted gain (``results``: set -> result of
     :func:`evaluate_methods`), with the margin of each method over the best baseline, then the
-    detail measure GMSD (:func:`~spikeclip.evaluation.metrics.gmsd`) of each."""
+    detail measure GMSD (:func:`~spikeclip.evaluation.metrics.gmsd`) and the no-reference NIQE /
+    BRISQUE of each."""
     sets = list(results)
     methods = []
     for r in results.values():
@@ -316,6 +334,15 @@ def format_table(results: Dict[str, dict]) -> str:
                         if get(results[s], m) and 'gmsd' in get(results[s], m) else f'{"-":>18}'
                         for s in sets)
         lines.append(f'{m:<{width}}{cells}')
+    lines.append(f'{"NIQE / BRISQUE":<{width}}{head}')  # no-reference, lower is better
+    for m in methods:
+        row = ''
+        for s in sets:
+            v = get(results[s], m) or {}
+            niqe, bris = (v.get(k) for k in ('niqe', 'brisque'))
+            row += (f'{"-" if niqe is None else f"{niqe:.2f}":>10}/'
+                    f'{"-" if bris is None else f"{bris:.1f}":<7}')
+        lines.append(f'{m:<{width}}{row}')
     return '\n'.join(lines)
 
 

@@ -96,6 +96,7 @@ class UHSRDataset(Dataset):
     """
 
     TRAIN_SIZE = 5000
+    has_references = False  # no gt_img: tools/test.py adds the no-reference metrics
     SPLITS = ('train', 'val', 'trainval', 'test')
 
     def __init__(self,

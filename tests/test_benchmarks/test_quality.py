@@ -3,8 +3,10 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from spikeclip.benchmarks.quality import (
     DEFAULT_WINDOWS,
@@ -17,7 +19,14 @@ from spikeclip.benchmarks.quality import (
     make_realistic_testset,
     save_grid,
 )
-from spikeclip.datasets import HELD_OUT_PHOTOS, PairedSpikeDataset, SimulatedSpikeDataset
+from spikeclip.datasets import (
+    HELD_OUT_PHOTOS,
+    PairedSpikeDataset,
+    SimulatedSpikeDataset,
+    simulate_folder,
+)
+from spikeclip.evaluation.metrics import BRISQUE, NIQE
+from spikeclip.evaluation.metrics.no_reference import grey_image
 from spikeclip.models.stages import CoarseModel
 from spikeclip.testing import REPO_ROOT
 
@@ -84,7 +93,6 @@ def test_every_method_scored_with_a_fitted_gain(small_set, tmp_path):
     table = format_table({'fast': r})
     assert 'TFP (best window)' in table and 'margin a' in table
     grid = save_grid({'fast': r}, str(tmp_path / 'grid.png'))
-    from PIL import Image
     with Image.open(grid) as im:
         assert im.size == (5 * 256, 192 + 28 + 4)  # TFP, TFI, a, b, reference; 24x32 -> 192x256
 
@@ -104,3 +112,27 @@ def test_benchmark_quality_tool(tmp_path):
     report = json.load(open(tmp_path / 'q' / 'quality.json'))
     assert set(report) == {'camera_pan', 'static'}
     assert (tmp_path / 'q' / 'quality_grid.png').is_file()
+
+
+def test_no_reference_columns_score_the_calibrated_images(tmp_path):
+    rng = np.random.default_rng(0)
+    (tmp_path / 'images').mkdir()
+    for name in ('a', 'b'):
+        img = rng.random((25, 25)).repeat(8, 0).repeat(8, 1)  # blocks: some structure
+        Image.fromarray((img * 255).astype(np.uint8)).save(tmp_path / 'images' / f'{name}.png')
+    simulate_folder(str(tmp_path / 'images'), str(tmp_path / 'set'), num_frames=16, height=200,
+                    width=200, progress=False)
+    data = PairedSpikeDataset(str(tmp_path / 'set'), 200, 200)
+    model = CoarseModel(encoder=dict(type='TFP', window=16, gain=1.0)).eval()
+    r = evaluate_methods({'a': model}, data, windows=(16, ), keep_images=2)
+    a = r['methods']['a']
+    imgs = r['images']['a']  # the calibrated images the columns score
+    assert a['niqe'] == pytest.approx(sum(NIQE().score(grey_image(i)) for i in imgs) / 2)
+    assert a['brisque'] == pytest.approx(sum(BRISQUE().score(grey_image(i)) for i in imgs) / 2)
+    small = SimulatedSpikeDataset(split='test', num_samples=1, crop_size=24, num_frames=16)
+    m = evaluate_methods({'a': model}, small, windows=(16, ))['methods']['a']
+    assert m['niqe'] is None and m['brisque'] is not None  # NIQE needs 194 px a side
+    table = format_table({'big': r}).splitlines()
+    start = table.index(next(t for t in table if t.startswith('NIQE / BRISQUE')))
+    row = next(t for t in table[start:] if t.startswith('a '))
+    assert f'{a["niqe"]:.2f}/{a["brisque"]:.1f}' in row

@@ -40,6 +40,9 @@ class LRN(nn.Module):
         channels (Sequence[int]): Hidden widths. Defaults to ``(64, 128, 64, 16)``.
         init_gain (float, optional): Start as TFP with this gain (see module doc); None keeps
             PyTorch's default initialisation everywhere. Defaults to 1.0.
+        clamp (bool): Clamp the output to [0, 1] (see above). False returns the last conv's
+            value as it is, as the official SpikeCLIP LRN does (weights converted by
+            ``tools/model_converters/official_spikeclip.py``; docs/official.md). Defaults to True.
         in_frames (int, optional): Deprecated name of ``window``.
     """
 
@@ -48,6 +51,7 @@ class LRN(nn.Module):
                  bin_size: int = 4,
                  channels: Sequence[int] = (64, 128, 64, 16),
                  init_gain: Optional[float] = 1.0,
+                 clamp: bool = True,
                  in_frames: Optional[int] = None):
         super().__init__()
         window = resolve_window('LRN', window, in_frames, default=200)
@@ -59,6 +63,7 @@ class LRN(nn.Module):
                               f'got {channels!r}')
         self.window = window
         self.bin_size = bin_size
+        self.clamp = bool(clamp)
         widths = [window // bin_size, *channels, 1]
         layers = []
         for i, (c_in, c_out) in enumerate(zip(widths[:-1], widths[1:])):
@@ -89,7 +94,8 @@ class LRN(nn.Module):
             spikes (torch.Tensor): ``[N, T, H, W]`` 0/1 spikes with ``T == window``.
 
         Returns:
-            torch.Tensor: ``[N, 1, H, W]`` float32 intensity in [0, 1].
+            torch.Tensor: ``[N, 1, H, W]`` float32 intensity, in [0, 1] with ``clamp``.
         """
         check_spikes(spikes, 'LRN', self.window)
-        return clamp_unit_st(self.body(bin_frames(spikes, self.bin_size)))
+        out = self.body(bin_frames(spikes, self.bin_size))
+        return clamp_unit_st(out) if self.clamp else out
