@@ -18,7 +18,7 @@ from ..utils.atomic import atomic_save_image, atomic_write_json, remove_stale_te
 from ..utils.checkpoint import load_checkpoint_file, load_weights
 from ..utils.device import check_device
 from ..utils.errors import CheckpointError, ConfigError, SpikeCLIPError, SpikeFormatError
-from ..utils.image import to_uint8
+from ..utils.exposure import Exposure, save_rates, to_display
 
 
 def _model_options(cfg_options: Optional[dict], checkpoint: str) -> dict:
@@ -249,13 +249,15 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
                 frame: Optional[int] = None, height: int = 250, width: int = 400,
                 save_coarse: bool = False, topk: int = 5, amp: str = 'auto',
                 channels_last: Union[str, bool] = 'auto',
-                skip_errors: bool = False) -> List[Dict]:
+                skip_errors: bool = False, exposure: Union[str, float, Exposure] = 'auto',
+                save_float: bool = False) -> List[Dict]:
     """Reconstruct (and classify) each input; write PNGs and ``predictions.json`` atomically.
 
     Writes ``out_dir/<stem>.png`` (8-bit grey, the input's height and width: the refined image
-    for stage-3 and combined models), ``out_dir/<stem>_coarse.png`` with ``save_coarse``, and
-    ``out_dir/predictions.json``: per input its image paths and, where the model classifies, the
-    top-``topk`` classes with probabilities. Stems are reserved for all inputs first
+    for stage-3 and combined models, shown at ``exposure``), ``out_dir/<stem>_coarse.png`` with
+    ``save_coarse`` (at the same gain), ``out_dir/<stem>.npy`` with ``save_float``, and
+    ``out_dir/predictions.json``: per input its image paths, the exposure and its ``gain`` and,
+    where the model classifies, the top-``topk`` classes with probabilities. Stems are reserved for all inputs first
     (:func:`output_stems`), so two inputs never share a file. ``predictions.json`` is rewritten
     as inputs finish (see :class:`_Predictions`) and when the run stops on an error or Ctrl-C,
     so it always lists exactly the outputs written so far.
@@ -267,6 +269,10 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
     parts in place.
 
     Args:
+        exposure (str | float | Exposure): The PNGs' brightness: ``'auto'`` (a gain per input
+            from its reconstruction), ``'linear'`` (the rate itself) or a fixed gain; each entry
+            records its ``gain`` (see :mod:`spikeclip.utils.exposure`). Defaults to ``'auto'``.
+        save_float (bool): Also write the linear rates as ``out_dir/<stem>.npy`` float32.
         skip_errors (bool): An input that cannot be read (or whose output is not finite) gets
             an entry ``{'input': ..., 'error': message}`` and the next input is processed;
             otherwise the first such error stops the run. Defaults to False.
@@ -277,6 +283,7 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
     Raises:
         SpikeCLIPError: A bad input (without ``skip_errors``), or an unusable ``out_dir``.
     """
+    exposure = Exposure.parse(exposure)
     prepare_out_dir(out_dir)
     stems = output_stems(inputs, save_coarse)
     model, ctx = prepare_for_inference(model, amp=amp, channels_last=channels_last)
@@ -289,7 +296,7 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
             for path, stem in zip(inputs, stems):
                 try:
                     entry = _infer_one(model, path, stem, out_dir, window, names, frame, height,
-                                       width, save_coarse, topk)
+                                       width, save_coarse, topk, exposure, save_float)
                 except SpikeCLIPError as e:
                     if not skip_errors:
                         raise
@@ -301,16 +308,21 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
 
 
 def _infer_one(model, path, stem, out_dir, window, names, frame, height, width, save_coarse,
-               topk) -> dict:
+               topk, exposure, save_float) -> dict:
     spikes = torch.from_numpy(load_window(path, window, frame, height, width))
     data = model.data_preprocessor(dict(inputs=[spikes], data_samples=None))
     sample = to_float32(model(data['inputs'], None, mode='predict')[0])
     _check_finite(path, sample)
     entry = dict(input=path, frames=int(spikes.shape[0]), image=osp.join(out_dir, f'{stem}.png'))
-    atomic_save_image(entry['image'], to_uint8(sample.pred_img))
+    gain = exposure.gain(lambda: [sample.pred_img])
+    entry.update(exposure=str(exposure), gain=gain)
+    atomic_save_image(entry['image'], to_display(sample.pred_img, gain))
+    if save_float:
+        entry['float'] = osp.join(out_dir, f'{stem}.npy')
+        save_rates(entry['float'], sample.pred_img)
     if save_coarse and 'pred_coarse' in sample:
         entry['coarse'] = osp.join(out_dir, f'{stem}_coarse.png')
-        atomic_save_image(entry['coarse'], to_uint8(sample.pred_coarse))
+        atomic_save_image(entry['coarse'], to_display(sample.pred_coarse, gain))
     if 'pred_score' in sample and names:
         scores = sample.pred_score.float().cpu()
         top = scores.topk(min(topk, len(scores)))
