@@ -20,6 +20,7 @@ import sys
 from spikeclip.apis import infer_files, infer_recordings, init_model
 from spikeclip.engine.fast_inference import AMP_MODES, retain_freed_memory
 from spikeclip.engine.runner import DictAction
+from spikeclip.fileio.sensors import SENSOR_HELP, SENSORS, check_size_options
 from spikeclip.utils.cli import run_cli
 from spikeclip.utils.env import OFFLINE_HELP, set_offline
 from spikeclip.utils.errors import SpikeCLIPError
@@ -57,8 +58,9 @@ def parse_args(argv=None):
                        help='also reconstruct frames too close to the ends for a full window, '
                        'mirroring the recording there (default: such frames are an error)')
     video.add_argument('--no-progress', action='store_true', help='no progress bar')
-    parser.add_argument('--height', type=int, default=250, help='.dat frame height')
-    parser.add_argument('--width', type=int, default=400, help='.dat frame width')
+    parser.add_argument('--height', type=int, help='.dat frame height (default: 250)')
+    parser.add_argument('--width', type=int, help='.dat frame width (default: 400)')
+    parser.add_argument('--sensor', choices=list(SENSORS), help=SENSOR_HELP)
     parser.add_argument('--save-coarse', action='store_true', help='also save the stage-1 image')
     parser.add_argument('--exposure', type=_exposure, default='auto', metavar='auto|linear|GAIN',
                         help=EXPOSURE_HELP)
@@ -101,6 +103,7 @@ def check_args(args) -> None:
 def main(argv=None):
     args = parse_args(argv)
     check_args(args)
+    args.height, args.width = check_size_options(args.height, args.width, args.sensor)
     set_offline(args.offline)
     retain_freed_memory()  # keep freed activations: no page faults on every forward pass
     model = init_model(args.checkpoint, args.config, args.device, args.cfg_options)
@@ -111,7 +114,8 @@ def main(argv=None):
                               args.width, args.save_coarse, amp=args.amp,
                               channels_last='auto' if args.channels_last is None else
                               args.channels_last, skip_errors=args.skip_errors,
-                              exposure=args.exposure, save_float=args.save_float)
+                              exposure=args.exposure, save_float=args.save_float,
+                              sensor=args.sensor)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f'interrupted; the finished inputs are listed in '
                                 f'{args.out_dir}/predictions.json') from None
@@ -131,7 +135,7 @@ def main_frames(args, model):
             save_coarse=args.save_coarse, amp=args.amp,
             channels_last='auto' if args.channels_last is None else args.channels_last,
             skip_errors=args.skip_errors, progress=not args.no_progress, overlap=args.overlap,
-            exposure=args.exposure, save_float=args.save_float)
+            exposure=args.exposure, save_float=args.save_float, sensor=args.sensor)
     except KeyboardInterrupt:
         raise KeyboardInterrupt('interrupted; the frames written so far are kept: rerun the same '
                                 'command to continue') from None

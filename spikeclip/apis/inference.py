@@ -115,12 +115,13 @@ def init_model(checkpoint: str, config: Optional[str] = None, device: Optional[s
 
 
 def load_window(path: str, window: Optional[int], frame: Optional[int] = None,
-                height: int = 250, width: int = 400) -> np.ndarray:
+                height: int = 250, width: int = 400, sensor: Optional[str] = None) -> np.ndarray:
     """The ``window`` frames of a recording centred on ``frame`` (its temporal centre by default).
 
     Only the window is read and decoded (``.dat``: the window's bytes; ``.npz``: the ``spk``
     member up to the window's end), after the recording's length has been checked against the
-    window from the file's size or header.
+    window from the file's size or header. ``sensor`` names a ``.dat`` preset of
+    :mod:`~spikeclip.fileio.sensors` (it replaces ``height``/``width`` and drops the head).
 
     Returns:
         np.ndarray: ``[T, H, W]`` uint8 spikes.
@@ -131,8 +132,9 @@ def load_window(path: str, window: Optional[int], frame: Optional[int] = None,
     """
     ext = osp.splitext(path)[1].lower()
     if ext == '.dat':
-        total = dat_num_frames(path, height, width)
-        what = f'{total} frames of {height}x{width}'
+        total = dat_num_frames(path, height, width, sensor)
+        what = f'{total} frames of {height}x{width}' if sensor is None else \
+            f'{total} frames of {sensor}'
     elif ext == '.npz':
         total = npz_num_frames(path)
         what = f'{total} frames'
@@ -145,7 +147,7 @@ def load_window(path: str, window: Optional[int], frame: Optional[int] = None,
         raise SpikeFormatError(f'{path}: --frame {frame} is outside the {total} frames')
     start, stop = window_bounds(total, window, frame)
     if ext == '.dat':
-        return read_dat(path, height, width, start, stop - start)
+        return read_dat(path, height, width, start, stop - start, sensor=sensor)
     return read_npz(path, require_label=False, start=start, num_frames=stop - start).spikes
 
 
@@ -250,17 +252,17 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
                 save_coarse: bool = False, topk: int = 5, amp: str = 'auto',
                 channels_last: Union[str, bool] = 'auto',
                 skip_errors: bool = False, exposure: Union[str, float, Exposure] = 'auto',
-                save_float: bool = False) -> List[Dict]:
+                save_float: bool = False, sensor: Optional[str] = None) -> List[Dict]:
     """Reconstruct (and classify) each input; write PNGs and ``predictions.json`` atomically.
 
     Writes ``out_dir/<stem>.png`` (8-bit grey, the input's height and width: the refined image
     for stage-3 and combined models, shown at ``exposure``), ``out_dir/<stem>_coarse.png`` with
     ``save_coarse`` (at the same gain), ``out_dir/<stem>.npy`` with ``save_float``, and
     ``out_dir/predictions.json``: per input its image paths, the exposure and its ``gain`` and,
-    where the model classifies, the top-``topk`` classes with probabilities. Stems are reserved for all inputs first
-    (:func:`output_stems`), so two inputs never share a file. ``predictions.json`` is rewritten
-    as inputs finish (see :class:`_Predictions`) and when the run stops on an error or Ctrl-C,
-    so it always lists exactly the outputs written so far.
+    where the model classifies, the top-``topk`` classes with probabilities. Stems are reserved
+    for all inputs first (:func:`output_stems`), so two inputs never share a file.
+    ``predictions.json`` is rewritten as inputs finish (see :class:`_Predictions`) and when the
+    run stops on an error or Ctrl-C, so it always lists exactly the outputs written so far.
 
     The model runs with :func:`~spikeclip.engine.fast_inference.prepare_for_inference` settings
     (``amp``, ``channels_last``; ``'auto'`` picks bf16 + channels_last where the hardware has
@@ -273,6 +275,8 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
             from its reconstruction), ``'linear'`` (the rate itself) or a fixed gain; each entry
             records its ``gain`` (see :mod:`spikeclip.utils.exposure`). Defaults to ``'auto'``.
         save_float (bool): Also write the linear rates as ``out_dir/<stem>.npy`` float32.
+        sensor (str, optional): A ``.dat`` sensor preset (``'vidar-250x416'``, see
+            :mod:`spikeclip.fileio.sensors`) instead of ``height``/``width``.
         skip_errors (bool): An input that cannot be read (or whose output is not finite) gets
             an entry ``{'input': ..., 'error': message}`` and the next input is processed;
             otherwise the first such error stops the run. Defaults to False.
@@ -296,7 +300,7 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
             for path, stem in zip(inputs, stems):
                 try:
                     entry = _infer_one(model, path, stem, out_dir, window, names, frame, height,
-                                       width, save_coarse, topk, exposure, save_float)
+                                       width, save_coarse, topk, exposure, save_float, sensor)
                 except SpikeCLIPError as e:
                     if not skip_errors:
                         raise
@@ -308,8 +312,8 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
 
 
 def _infer_one(model, path, stem, out_dir, window, names, frame, height, width, save_coarse,
-               topk, exposure, save_float) -> dict:
-    spikes = torch.from_numpy(load_window(path, window, frame, height, width))
+               topk, exposure, save_float, sensor) -> dict:
+    spikes = torch.from_numpy(load_window(path, window, frame, height, width, sensor))
     data = model.data_preprocessor(dict(inputs=[spikes], data_samples=None))
     sample = to_float32(model(data['inputs'], None, mode='predict')[0])
     _check_finite(path, sample)

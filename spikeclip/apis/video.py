@@ -331,7 +331,8 @@ def iter_frames(model: nn.Module, path: str, frames: Union[str, range, FrameRang
                 height: int = 250, width: int = 400, amp: str = 'auto',
                 channels_last: Union[str, bool] = 'auto',
                 prefetch: Optional[bool] = None,
-                exposure: Union[str, float, Exposure] = 'linear') -> Iterator[Frame]:
+                exposure: Union[str, float, Exposure] = 'linear',
+                sensor: Optional[str] = None) -> Iterator[Frame]:
     """Reconstruct every STEP-th frame of a recording, streamed: yields a :class:`Frame` each.
 
     The recording is read window by window (never whole), ``batch_size`` windows go through the
@@ -356,6 +357,8 @@ def iter_frames(model: nn.Module, path: str, frames: Union[str, range, FrameRang
             ``image`` stays the linear rate): ``'linear'`` (1.0, the default), ``'auto'`` (one
             gain for the whole range, from a few frames spread over it, reconstructed first) or
             a fixed gain.
+        sensor (str, optional): A ``.dat`` sensor preset (e.g. ``'vidar-250x416'``,
+            :mod:`spikeclip.fileio.sensors`) instead of ``height``/``width``.
 
     Yields:
         Frame: In frame order.
@@ -370,7 +373,7 @@ def iter_frames(model: nn.Module, path: str, frames: Union[str, range, FrameRang
     exposure = Exposure.parse(exposure)
     engine = _Engine(model, amp, channels_last)
     batch_size, prefetch = engine.settings(batch_size, prefetch)
-    with SpikeReader(path, height, width) as reader, engine:
+    with SpikeReader(path, height, width, sensor) as reader, engine:
         centres = frame_range.resolve(reader, engine.window, pad)
         gain = engine.exposure_gain(exposure, reader, centres, pad)
         for _, batch in engine.groups(reader, centres, batch_size, pad, prefetch=prefetch):
@@ -553,10 +556,11 @@ class _RecordingJob:
                  video: Optional[str], fps: float, batch_size: int, pad: Optional[str],
                  height: int, width: int, save_coarse: bool, topk: int, progress: bool,
                  overlap: bool = True, exposure: Exposure = Exposure('linear'),
-                 save_float: bool = False):
+                 save_float: bool = False, sensor: Optional[str] = None):
         self.engine, self.path, self.folder = engine, path, folder
         self.overlap = overlap
         self.exposure, self.save_float, self.gain = exposure, save_float, 1.0
+        self.sensor = sensor
         self.frame_range, self.video, self.fps = frame_range, video, fps
         self.batch_size, self.pad, self.height, self.width = batch_size, pad, height, width
         self.save_coarse, self.topk, self.progress = save_coarse, topk, progress
@@ -570,7 +574,7 @@ class _RecordingJob:
 
     def run(self) -> dict:
         """Reconstruct; the complete predictions.json entry (:meth:`entry`)."""
-        with SpikeReader(self.path, self.height, self.width) as reader:
+        with SpikeReader(self.path, self.height, self.width, self.sensor) as reader:
             self.centres = self.frame_range.resolve(reader, self.engine.window, self.pad)
             self.digits = max(6, len(str(reader.num_frames - 1)))
             try:
@@ -765,7 +769,7 @@ def infer_recordings(model: nn.Module, inputs: Sequence[str], out_dir: str,
                      skip_errors: bool = False, progress: bool = False,
                      overlap: Optional[bool] = None,
                      exposure: Union[str, float, Exposure] = 'auto',
-                     save_float: bool = False) -> List[Dict]:
+                     save_float: bool = False, sensor: Optional[str] = None) -> List[Dict]:
     """Reconstruct every STEP-th frame of each recording into a PNG folder (and a video).
 
     Per input (stems reserved for all inputs first, :func:`output_stems`):
@@ -840,7 +844,7 @@ def infer_recordings(model: nn.Module, inputs: Sequence[str], out_dir: str,
                     osp.join(out_dir, f'{stem}.mp4') if video else None
                 job = _RecordingJob(engine, path, osp.join(out_dir, stem), frame_range, target,
                                     fps, batch_size, pad, height, width, save_coarse, topk,
-                                    progress, overlap, exposure, save_float)
+                                    progress, overlap, exposure, save_float, sensor)
                 try:
                     entries.append(job.run())
                 except BaseException as e:

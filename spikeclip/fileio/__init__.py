@@ -56,8 +56,8 @@ def window_bounds(num_frames: int, window: Optional[int], center: Optional[int] 
 
 __all__ = [
     'DEFAULT_HEIGHT', 'DEFAULT_WIDTH', 'MAX_SIDE', 'PAD_MODES', 'SENSORS', 'Sensor',
-    'SpikeReader', 'SpikeRecord', 'WindowStream', 'get_sensor', 'image_size', 'check_frame_size', 'check_regular_file', 'check_spike_array',
-    'dat_num_frames', 'decode_frames', 'encode_frames', 'frame_bytes', 'npz_num_frames',
-    'read_dat', 'read_npz', 'read_spikes', 'valid_centres', 'window_bounds', 'window_indices',
-    'write_dat', 'write_npz'
+    'SpikeReader', 'SpikeRecord', 'WindowStream', 'check_frame_size', 'check_regular_file',
+    'check_spike_array', 'dat_num_frames', 'decode_frames', 'encode_frames', 'frame_bytes',
+    'get_sensor', 'image_size', 'npz_num_frames', 'read_dat', 'read_npz', 'read_spikes',
+    'valid_centres', 'window_bounds', 'window_indices', 'write_dat', 'write_npz'
 ]

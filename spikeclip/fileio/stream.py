@@ -21,8 +21,8 @@ import numpy as np
 
 from ..utils.errors import SpikeFormatError
 from .dat import check_spike_array, dat_num_frames, decode_frames, frame_bytes
-from .sensors import Sensor, stored_size
 from .npz import _open_npz, _spk_member
+from .sensors import Sensor, stored_size
 
 PAD_MODES = ('reflect', )
 
