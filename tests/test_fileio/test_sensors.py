@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from spikeclip.apis import infer_recordings
 from spikeclip.datasets import PairedSpikeDataset
 from spikeclip.fileio import SENSORS, SpikeReader, dat_num_frames, read_dat, write_dat
+from spikeclip.models.stages.coarse import CoarseModel
 from spikeclip.utils.errors import ConfigError, SpikeFormatError
 
 TOOL = Path(__file__).resolve().parents[2] / 'tools' / 'infer.py'
@@ -85,3 +87,19 @@ def test_infer_tool_reconstructs_the_raw_capture_as_the_plain_file(captures, tmp
                        'out --width'):
         tool.main([common[0], str(root / 'raw.dat'), '--out-dir', str(tmp_path / 'x'),
                    '--sensor', 'vidar-250x416', '--width', '416'] + common[1:])
+
+
+def test_a_video_of_the_raw_capture_is_the_video_of_the_plain_file(captures, tmp_path):
+    root, _ = captures
+    model = CoarseModel(encoder=dict(type='TFP', window=9),
+                        data_preprocessor=dict(type='SpikeDataPreprocessor', window=9)).eval()
+    plain = infer_recordings(model, [str(root / 'plain.dat')], str(tmp_path / 'p'), '10:30:5',
+                             save_float=True)[0]
+    raw = infer_recordings(model, [str(root / 'raw.dat')], str(tmp_path / 'r'), '10:30:5',
+                           save_float=True, sensor='vidar-250x416')[0]
+    assert raw['gain'] == plain['gain']
+    for c in range(10, 30, 5):
+        for ext in ('png', 'npy'):
+            a, b = (tmp_path / 'p' / 'plain' / f'{c:06d}.{ext}', tmp_path / 'r' / 'raw' /
+                    f'{c:06d}.{ext}')
+            assert a.read_bytes() == b.read_bytes()
