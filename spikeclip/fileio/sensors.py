@@ -13,6 +13,9 @@ top-down) are a head that readers drop, leaving the 250x400 image. Cited readers
 
 ``--sensor NAME`` (tools) and ``sensor=NAME`` (readers, datasets, inference APIs) set the stored
 height and width and the head; the arrays read are the image, ``[T, 250, 400]`` for both presets.
+A raw file read as 250x400 is recognised from its size (:func:`~spikeclip.fileio.dat_num_frames`
+suggests the preset), except when its frame count is a multiple of 25: 25 raw frames are exactly
+26 frames of 250x400, so such a file reads without error as sheared frames; name the preset.
 """
 from dataclasses import dataclass
 from typing import Optional, Tuple, Union
