@@ -9,6 +9,10 @@ model config; ``--config`` replaces it, ``--cfg-options model.<field>=...`` over
 [--video [FILE.mp4]] [--fps N] [--batch-size B] [--pad reflect]`` reconstructs every STEP-th
 frame into ``DIR/<stem>/<frame>.png`` (and an MP4), streaming the recording, with a progress
 bar; rerunning the same command after a kill continues where it stopped.
+
+Images are shown at ``--exposure`` (default ``auto``: one gain per recording, from its
+reconstruction; ``linear``: the spike rate itself; or a fixed GAIN), recorded as ``gain`` in
+predictions.json; ``--save-float`` also writes the linear rates as float32 ``.npy``.
 """
 import argparse
 import sys
@@ -16,9 +20,11 @@ import sys
 from spikeclip.apis import infer_files, infer_recordings, init_model
 from spikeclip.engine.fast_inference import AMP_MODES, retain_freed_memory
 from spikeclip.engine.runner import DictAction
+from spikeclip.fileio.sensors import SENSOR_HELP, SENSORS, check_size_options
 from spikeclip.utils.cli import run_cli
 from spikeclip.utils.env import OFFLINE_HELP, set_offline
 from spikeclip.utils.errors import SpikeCLIPError
+from spikeclip.utils.exposure import EXPOSURE_HELP, Exposure
 
 
 def parse_args(argv=None):
@@ -52,9 +58,14 @@ def parse_args(argv=None):
                        help='also reconstruct frames too close to the ends for a full window, '
                        'mirroring the recording there (default: such frames are an error)')
     video.add_argument('--no-progress', action='store_true', help='no progress bar')
-    parser.add_argument('--height', type=int, default=250, help='.dat frame height')
-    parser.add_argument('--width', type=int, default=400, help='.dat frame width')
+    parser.add_argument('--height', type=int, help='.dat frame height (default: 250)')
+    parser.add_argument('--width', type=int, help='.dat frame width (default: 400)')
+    parser.add_argument('--sensor', choices=list(SENSORS), help=SENSOR_HELP)
     parser.add_argument('--save-coarse', action='store_true', help='also save the stage-1 image')
+    parser.add_argument('--exposure', type=_exposure, default='auto', metavar='auto|linear|GAIN',
+                        help=EXPOSURE_HELP)
+    parser.add_argument('--save-float', action='store_true',
+                        help='also write the linear spike rates as float32 .npy, for measurement')
     parser.add_argument('--skip-errors', action='store_true',
                         help='go on past unreadable inputs; list them at the end (exit code 1)')
     parser.add_argument('--offline', action='store_true', help=OFFLINE_HELP)
@@ -64,6 +75,13 @@ def parse_args(argv=None):
     parser.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=None,
                         help='channels_last weights (default: auto, on with bf16/fp16)')
     return parser.parse_args(argv)
+
+
+def _exposure(text: str) -> Exposure:
+    try:
+        return Exposure.parse(text)
+    except SpikeCLIPError as e:
+        raise argparse.ArgumentTypeError(str(e).replace(f'--exposure {text!r}: ', '')) from None
 
 
 def check_args(args) -> None:
@@ -85,6 +103,7 @@ def check_args(args) -> None:
 def main(argv=None):
     args = parse_args(argv)
     check_args(args)
+    args.height, args.width = check_size_options(args.height, args.width, args.sensor)
     set_offline(args.offline)
     retain_freed_memory()  # keep freed activations: no page faults on every forward pass
     model = init_model(args.checkpoint, args.config, args.device, args.cfg_options)
@@ -94,7 +113,9 @@ def main(argv=None):
         results = infer_files(model, args.inputs, args.out_dir, args.frame, args.height,
                               args.width, args.save_coarse, amp=args.amp,
                               channels_last='auto' if args.channels_last is None else
-                              args.channels_last, skip_errors=args.skip_errors)
+                              args.channels_last, skip_errors=args.skip_errors,
+                              exposure=args.exposure, save_float=args.save_float,
+                              sensor=args.sensor)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(f'interrupted; the finished inputs are listed in '
                                 f'{args.out_dir}/predictions.json') from None
@@ -113,7 +134,8 @@ def main_frames(args, model):
             batch_size=args.batch_size, pad=args.pad, height=args.height, width=args.width,
             save_coarse=args.save_coarse, amp=args.amp,
             channels_last='auto' if args.channels_last is None else args.channels_last,
-            skip_errors=args.skip_errors, progress=not args.no_progress, overlap=args.overlap)
+            skip_errors=args.skip_errors, progress=not args.no_progress, overlap=args.overlap,
+            exposure=args.exposure, save_float=args.save_float, sensor=args.sensor)
     except KeyboardInterrupt:
         raise KeyboardInterrupt('interrupted; the frames written so far are kept: rerun the same '
                                 'command to continue') from None

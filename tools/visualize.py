@@ -1,18 +1,20 @@
 """Browse the dataset of a config: save one image grid per sample.
 
-    python tools/visualize.py CONFIG [--split train|test] [--num 8] [--out-dir DIR] [--gain 2.0]
+    python tools/visualize.py CONFIG [--split train|test] [--num 8] [--out-dir DIR] [--gain G]
 
-Each grid shows, left to right, each panel under its title: the spike count (scaled to its
-maximum), TFP and TFI of the whole window (``--gain`` calibrates them; 1.0 fits references that are
-spike rates, 2.0 the older demo simulation) with their PSNR against the reference, and the reference
-image where the dataset has one; panels are enlarged to at least ``--min-size`` pixels
-(:func:`spikeclip.visualization.make_grid`, as in the test and validation grids). The file is
-named ``<index>_<class>.png``.
+Each grid shows, left to right, each panel under its title: the spike rate of the whole window
+(spike count / frames), TFP and TFI of the whole window, and the reference image where the dataset
+has one. The rate panels are drawn at one display gain (fitted to the reference through TFP, else
+automatic; ``--gain`` sets it) and titled with their PSNR after a least-squares gain each, as
+``tools/benchmark_quality.py`` scores (a caption line below the panels says so; see
+:mod:`spikeclip.visualization.grid`). Panels are enlarged to at least ``--min-size`` pixels, as in
+the test and validation grids. The file is named ``<index>_<class>.png``.
 """
 import argparse
 import os
 import re
 import sys
+from typing import Optional
 
 import numpy as np
 import torch
@@ -24,7 +26,7 @@ from spikeclip.registry import DATASETS
 from spikeclip.utils.atomic import atomic_save_image
 from spikeclip.utils.cli import run_cli
 from spikeclip.utils.errors import SpikeCLIPError
-from spikeclip.utils.image import to_uint8
+from spikeclip.visualization.grid import calibrated_panels
 from spikeclip.visualization.grid import make_grid as draw_grid
 
 
@@ -34,7 +36,8 @@ def parse_args(argv=None):
     p.add_argument('--split', choices=('train', 'test'), default='train', help='which dataloader')
     p.add_argument('--num', type=int, default=8, help='samples, evenly spaced (default: 8)')
     p.add_argument('--out-dir', help='output folder (default: work_dirs/vis/<config name>)')
-    p.add_argument('--gain', type=float, default=1.0, help='TFP/TFI gain (default: 1.0)')
+    p.add_argument('--gain', type=float, help='display gain of the rate panels (default: fitted '
+                   'to the reference, else automatic); the PSNR titles fit their own')
     p.add_argument('--min-size', type=int, default=256,
                    help='enlarge panels to at least this many pixels (default: 256; 0: as is)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
@@ -44,28 +47,25 @@ def parse_args(argv=None):
     return args
 
 
-def make_grid(item: dict, tfp: TFP, tfi: TFI, min_size: int = 256) -> np.ndarray:
-    """One sample as an RGB grid of titled panels (count, TFP, TFI, reference)."""
-    from spikeclip.evaluation.metrics.image_quality import psnr
+def make_grid(item: dict, tfp: TFP, tfi: TFI, min_size: int = 256,
+              gain: Optional[float] = None) -> np.ndarray:
+    """One sample as an RGB grid of titled panels (count, TFP, TFI, reference), drawn and
+    scored fairly (:func:`spikeclip.visualization.calibrated_panels`)."""
     spikes = item['inputs'].float()[None]  # [1, T, H, W]
     sample = item['data_samples']
-    count = spikes.sum(1, keepdim=True)
-    images = {'spike count': count / count.max().clamp_min(1), 'TFP': tfp(spikes),
-              'TFI': tfi(spikes)}
-    ref = sample.gt_img[None] if 'gt_img' in sample else None
-    titles = []
-    for name, img in images.items():
-        titles.append(f'{name} {float(psnr(img.clamp(0, 1), ref)[0]):.2f} dB'
-                      if ref is not None and name != 'spike count' else name)
-    if ref is not None:
-        images['reference'] = ref
-        titles.append('reference')
-    return draw_grid([(name, to_uint8(img)) for name, img in images.items()], titles,
-                     min_size=min_size)
+    rates = [(name, img.reshape(img.shape[-2:])) for name, img in (
+        ('spike count', spikes.mean(1)), ('TFP', tfp(spikes)), ('TFI', tfi(spikes)))]
+    ref = sample.gt_img.reshape(sample.gt_img.shape[-2:]) if 'gt_img' in sample else None
+    panels, titles, note = calibrated_panels(rates, ref, main='TFP', gain=gain)
+    return draw_grid(panels, titles, min_size=min_size, note=note)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.gain is not None and not 0 < args.gain < float('inf'):
+        print(f'error: --gain {args.gain}: the display gain must be a positive number',
+              file=sys.stderr)
+        return 1
     cfg = load_config(args.config, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'spikeclip'))
     loader = cfg.get(f'{args.split}_dataloader') or cfg.get('val_dataloader')
@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     out_dir = args.out_dir or os.path.join('work_dirs', 'vis', name)
     try:
         dataset = DATASETS.build(loader['dataset'])
-        tfp, tfi = TFP(gain=args.gain), TFI(gain=args.gain)
+        tfp, tfi = TFP(), TFI()
         indices = sorted({int(i) for i in np.linspace(0, len(dataset) - 1, args.num).round()})
         with torch.no_grad():
             for idx in indices:
@@ -84,7 +84,7 @@ def main(argv=None) -> int:
                 label = item['data_samples'].metainfo.get('label_name') or 'none'
                 safe = re.sub(r'[^A-Za-z0-9_.-]+', '_', str(label))
                 atomic_save_image(os.path.join(out_dir, f'{idx:05d}_{safe}.png'),
-                                  make_grid(item, tfp, tfi, args.min_size))
+                                  make_grid(item, tfp, tfi, args.min_size, args.gain))
     except SpikeCLIPError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

@@ -20,7 +20,7 @@ from ..utils.build_errors import explain_build_errors
 from ..utils.checkpoint import load_checkpoint_file, load_weights
 from ..utils.device import check_device
 from ..utils.errors import CheckpointError, ConfigError, SpikeCLIPError, SpikeFormatError
-from ..utils.image import to_uint8
+from ..utils.exposure import Exposure, save_rates, to_display
 
 
 def _model_options(cfg_options: Optional[dict], checkpoint: str) -> dict:
@@ -120,8 +120,8 @@ def init_model(checkpoint: str, config: Optional[str] = None, device: Optional[s
 
 
 def load_window(path: str, window: Optional[int], frame: Optional[int] = None,
-                height: int = 250, width: int = 400,
-                min_window: Optional[int] = None) -> np.ndarray:
+                height: int = 250, width: int = 400, min_window: Optional[int] = None,
+                sensor: Optional[str] = None) -> np.ndarray:
     """The ``window`` frames of a recording centred on ``frame`` (its temporal centre by default).
 
     With ``min_window`` (a model that accepts shorter inputs), a recording of ``min_window`` to
@@ -129,7 +129,8 @@ def load_window(path: str, window: Optional[int], frame: Optional[int] = None,
 
     Only the window is read and decoded (``.dat``: the window's bytes; ``.npz``: the ``spk``
     member up to the window's end), after the recording's length has been checked against the
-    window from the file's size or header.
+    window from the file's size or header. ``sensor`` names a ``.dat`` preset of
+    :mod:`~spikeclip.fileio.sensors` (it replaces ``height``/``width`` and drops the head).
 
     Returns:
         np.ndarray: ``[T, H, W]`` uint8 spikes.
@@ -140,8 +141,9 @@ def load_window(path: str, window: Optional[int], frame: Optional[int] = None,
     """
     ext = osp.splitext(path)[1].lower()
     if ext == '.dat':
-        total = dat_num_frames(path, height, width)
-        what = f'{total} frames of {height}x{width}'
+        total = dat_num_frames(path, height, width, sensor)
+        what = f'{total} frames of {height}x{width}' if sensor is None else \
+            f'{total} frames of {sensor}'
     elif ext == '.npz':
         total = npz_num_frames(path)
         what = f'{total} frames'
@@ -157,7 +159,7 @@ def load_window(path: str, window: Optional[int], frame: Optional[int] = None,
         raise SpikeFormatError(f'{path}: --frame {frame} is outside the {total} frames')
     start, stop = window_bounds(total, window, frame)
     if ext == '.dat':
-        return read_dat(path, height, width, start, stop - start)
+        return read_dat(path, height, width, start, stop - start, sensor=sensor)
     return read_npz(path, require_label=False, start=start, num_frames=stop - start).spikes
 
 
@@ -261,16 +263,18 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
                 frame: Optional[int] = None, height: int = 250, width: int = 400,
                 save_coarse: bool = False, topk: int = 5, amp: str = 'auto',
                 channels_last: Union[str, bool] = 'auto',
-                skip_errors: bool = False) -> List[Dict]:
+                skip_errors: bool = False, exposure: Union[str, float, Exposure] = 'auto',
+                save_float: bool = False, sensor: Optional[str] = None) -> List[Dict]:
     """Reconstruct (and classify) each input; write PNGs and ``predictions.json`` atomically.
 
     Writes ``out_dir/<stem>.png`` (8-bit grey, the input's height and width: the refined image
-    for stage-3 and combined models), ``out_dir/<stem>_coarse.png`` with ``save_coarse``, and
-    ``out_dir/predictions.json``: per input its image paths and, where the model classifies, the
-    top-``topk`` classes with probabilities. Stems are reserved for all inputs first
-    (:func:`output_stems`), so two inputs never share a file. ``predictions.json`` is rewritten
-    as inputs finish (see :class:`_Predictions`) and when the run stops on an error or Ctrl-C,
-    so it always lists exactly the outputs written so far.
+    for stage-3 and combined models, shown at ``exposure``), ``out_dir/<stem>_coarse.png`` with
+    ``save_coarse`` (at the same gain), ``out_dir/<stem>.npy`` with ``save_float``, and
+    ``out_dir/predictions.json``: per input its image paths, the exposure and its ``gain`` and,
+    where the model classifies, the top-``topk`` classes with probabilities. Stems are reserved
+    for all inputs first (:func:`output_stems`), so two inputs never share a file.
+    ``predictions.json`` is rewritten as inputs finish (see :class:`_Predictions`) and when the
+    run stops on an error or Ctrl-C, so it always lists exactly the outputs written so far.
 
     The model runs with :func:`~spikeclip.engine.fast_inference.prepare_for_inference` settings
     (``amp``, ``channels_last``; ``'auto'`` picks bf16 + channels_last where the hardware has
@@ -279,6 +283,12 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
     parts in place.
 
     Args:
+        exposure (str | float | Exposure): The PNGs' brightness: ``'auto'`` (a gain per input
+            from its reconstruction), ``'linear'`` (the rate itself) or a fixed gain; each entry
+            records its ``gain`` (see :mod:`spikeclip.utils.exposure`). Defaults to ``'auto'``.
+        save_float (bool): Also write the linear rates as ``out_dir/<stem>.npy`` float32.
+        sensor (str, optional): A ``.dat`` sensor preset (``'vidar-250x416'``, see
+            :mod:`spikeclip.fileio.sensors`) instead of ``height``/``width``.
         skip_errors (bool): An input that cannot be read (or whose output is not finite) gets
             an entry ``{'input': ..., 'error': message}`` and the next input is processed;
             otherwise the first such error stops the run. Defaults to False.
@@ -289,6 +299,7 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
     Raises:
         SpikeCLIPError: A bad input (without ``skip_errors``), or an unusable ``out_dir``.
     """
+    exposure = Exposure.parse(exposure)
     prepare_out_dir(out_dir)
     stems = output_stems(inputs, save_coarse)
     model, ctx = prepare_for_inference(model, amp=amp, channels_last=channels_last)
@@ -302,7 +313,8 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
             for path, stem in zip(inputs, stems):
                 try:
                     entry = _infer_one(model, path, stem, out_dir, (window, min_window), names,
-                                       frame, height, width, save_coarse, topk)
+                                       frame, height, width, save_coarse, topk, exposure,
+                                       save_float, sensor)
                 except SpikeCLIPError as e:
                     if not skip_errors:
                         raise
@@ -314,9 +326,10 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
 
 
 def _infer_one(model, path, stem, out_dir, window, names, frame, height, width, save_coarse,
-               topk) -> dict:
+               topk, exposure, save_float, sensor) -> dict:
     window, min_window = window
-    spikes = torch.from_numpy(load_window(path, window, frame, height, width, min_window))
+    spikes = torch.from_numpy(load_window(path, window, frame, height, width, min_window,
+                                          sensor))
     if window is not None and spikes.shape[0] < window:
         print_log(f'{path}: {spikes.shape[0]} frames, shorter than the model\'s {window}-frame '
                   'window: the model uses all of them', logger='current')
@@ -324,10 +337,15 @@ def _infer_one(model, path, stem, out_dir, window, names, frame, height, width, 
     sample = to_float32(model(data['inputs'], None, mode='predict')[0])
     _check_finite(path, sample)
     entry = dict(input=path, frames=int(spikes.shape[0]), image=osp.join(out_dir, f'{stem}.png'))
-    atomic_save_image(entry['image'], to_uint8(sample.pred_img))
+    gain = exposure.gain(lambda: [sample.pred_img])
+    entry.update(exposure=str(exposure), gain=gain)
+    atomic_save_image(entry['image'], to_display(sample.pred_img, gain))
+    if save_float:
+        entry['float'] = osp.join(out_dir, f'{stem}.npy')
+        save_rates(entry['float'], sample.pred_img)
     if save_coarse and 'pred_coarse' in sample:
         entry['coarse'] = osp.join(out_dir, f'{stem}_coarse.png')
-        atomic_save_image(entry['coarse'], to_uint8(sample.pred_coarse))
+        atomic_save_image(entry['coarse'], to_display(sample.pred_coarse, gain))
     if 'pred_score' in sample and names:
         scores = sample.pred_score.float().cpu()
         top = scores.topk(min(topk, len(scores)))

@@ -6,8 +6,9 @@ Two entry points:
   per reconstructed frame, for users who process them in Python::
 
       model = init_model('pretrained:real')
-      for frame in iter_frames(model, 'rec.dat', '1000:3000'):
+      for frame in iter_frames(model, 'rec.dat', '1000:3000', exposure='auto'):
           use(frame.index, frame.image)          # [H, W] float32 spike rates in [0, 1]
+          show(frame.pixels())                   # [H, W] uint8 at the recording's one gain
 
 * :func:`infer_recordings` (``tools/infer.py CKPT REC.dat --out-dir DIR --frames A:B[:S]``)
   writes ``DIR/<stem>/<frame>.png`` per frame, optionally an MP4, and ``DIR/predictions.json``;
@@ -54,7 +55,7 @@ from ..utils.atomic import (
     remove_stale_temporaries,
 )
 from ..utils.errors import ConfigError, SpikeCLIPError, SpikeFormatError
-from ..utils.image import to_uint8
+from ..utils.exposure import Exposure, sample_positions, save_rates, to_display
 from .inference import PREDICTIONS, output_stems, prepare_out_dir
 
 RUN_RECORD = 'run.json'
@@ -168,16 +169,23 @@ class Frame:
     Attributes:
         index (int): The centre frame in the recording.
         image (np.ndarray): ``[H, W]`` float32 model output in [0, 1] (spike rates: the refined
-            image of stage-3 and combined models); :func:`~spikeclip.apis.to_uint8` gives the
-            PNG's pixels.
+            image of stage-3 and combined models); :meth:`pixels` gives the PNG's pixels.
         coarse (np.ndarray, optional): ``[H, W]`` stage-1 image, where the model has one.
         scores (np.ndarray, optional): ``[K]`` float32 class probabilities, where the model
             classifies (``model.class_names`` name them).
+        gain (float): The recording's display gain (:mod:`spikeclip.utils.exposure`), the same
+            for every frame of it; :meth:`pixels` applies it.
     """
     index: int
     image: np.ndarray
     coarse: Optional[np.ndarray] = None
     scores: Optional[np.ndarray] = None
+    gain: float = 1.0
+
+    def pixels(self, coarse: bool = False) -> np.ndarray:
+        """``[H, W]`` uint8: the image (or the stage-1 image) at the display gain, as in the
+        PNG that :func:`infer_recordings` writes."""
+        return to_display(self.coarse if coarse else self.image, self.gain)
 
 
 _END = object()
@@ -236,6 +244,18 @@ class _Engine:
                 scores = sample.pred_score.float().cpu().numpy()
             frames.append(Frame(int(c), image, coarse, scores))
         return frames
+
+    def exposure_gain(self, exposure: Exposure, reader: SpikeReader, centres: Sequence[int],
+                      pad: Optional[str] = None) -> float:
+        """The one display gain of a recording's ``centres``: for ``'auto'``, from the images
+        of a few frames evenly spaced over them (:func:`~spikeclip.utils.exposure.sample_positions`,
+        reconstructed here one by one, in a stream of their own)."""
+        def images():
+            stream = WindowStream(reader, self.window, pad)
+            for i in sample_positions(len(centres)):
+                c = centres[i]
+                yield self.run(reader.path, [c], stream.get(c)[None].copy())[0].image
+        return exposure.gain(images)
 
     def groups(self, reader: SpikeReader, centres: Sequence[int], batch_size: int,
                pad: Optional[str] = None, skip: Optional[Callable[[int], bool]] = None,
@@ -310,7 +330,9 @@ def iter_frames(model: nn.Module, path: str, frames: Union[str, range, FrameRang
                 *, batch_size: Optional[int] = None, pad: Optional[str] = None,
                 height: int = 250, width: int = 400, amp: str = 'auto',
                 channels_last: Union[str, bool] = 'auto',
-                prefetch: Optional[bool] = None) -> Iterator[Frame]:
+                prefetch: Optional[bool] = None,
+                exposure: Union[str, float, Exposure] = 'linear',
+                sensor: Optional[str] = None) -> Iterator[Frame]:
     """Reconstruct every STEP-th frame of a recording, streamed: yields a :class:`Frame` each.
 
     The recording is read window by window (never whole), ``batch_size`` windows go through the
@@ -331,6 +353,12 @@ def iter_frames(model: nn.Module, path: str, frames: Union[str, range, FrameRang
         width (int): ``.dat`` frame width. Defaults to 400.
         prefetch (bool, optional): Read the next batch in a thread of its own; None: on a GPU
             only (:func:`default_overlap`).
+        exposure (str | float | Exposure): The display gain each :class:`Frame` carries (its
+            ``image`` stays the linear rate): ``'linear'`` (1.0, the default), ``'auto'`` (one
+            gain for the whole range, from a few frames spread over it, reconstructed first) or
+            a fixed gain.
+        sensor (str, optional): A ``.dat`` sensor preset (e.g. ``'vidar-250x416'``,
+            :mod:`spikeclip.fileio.sensors`) instead of ``height``/``width``.
 
     Yields:
         Frame: In frame order.
@@ -342,12 +370,16 @@ def iter_frames(model: nn.Module, path: str, frames: Union[str, range, FrameRang
     """
     _check_batch(batch_size, pad)
     frame_range = FrameRange.parse(frames)
+    exposure = Exposure.parse(exposure)
     engine = _Engine(model, amp, channels_last)
     batch_size, prefetch = engine.settings(batch_size, prefetch)
-    with SpikeReader(path, height, width) as reader, engine:
+    with SpikeReader(path, height, width, sensor) as reader, engine:
         centres = frame_range.resolve(reader, engine.window, pad)
+        gain = engine.exposure_gain(exposure, reader, centres, pad)
         for _, batch in engine.groups(reader, centres, batch_size, pad, prefetch=prefetch):
-            yield from batch
+            for frame in batch:
+                frame.gain = gain
+                yield frame
 
 
 def default_batch_size(device: torch.device) -> int:
@@ -523,9 +555,12 @@ class _RecordingJob:
     def __init__(self, engine: _Engine, path: str, folder: str, frame_range: FrameRange,
                  video: Optional[str], fps: float, batch_size: int, pad: Optional[str],
                  height: int, width: int, save_coarse: bool, topk: int, progress: bool,
-                 overlap: bool = True):
+                 overlap: bool = True, exposure: Exposure = Exposure('linear'),
+                 save_float: bool = False, sensor: Optional[str] = None):
         self.engine, self.path, self.folder = engine, path, folder
         self.overlap = overlap
+        self.exposure, self.save_float, self.gain = exposure, save_float, 1.0
+        self.sensor = sensor
         self.frame_range, self.video, self.fps = frame_range, video, fps
         self.batch_size, self.pad, self.height, self.width = batch_size, pad, height, width
         self.save_coarse, self.topk, self.progress = save_coarse, topk, progress
@@ -534,12 +569,12 @@ class _RecordingJob:
         self.digits = 6
         self.started = False  # frames may have been written into the folder
 
-    def image_path(self, c: int, kind: str = '') -> str:
-        return osp.join(self.folder, f'{c:0{self.digits}d}{kind}.png')
+    def image_path(self, c: int, kind: str = '', ext: str = '.png') -> str:
+        return osp.join(self.folder, f'{c:0{self.digits}d}{kind}{ext}')
 
     def run(self) -> dict:
         """Reconstruct; the complete predictions.json entry (:meth:`entry`)."""
-        with SpikeReader(self.path, self.height, self.width) as reader:
+        with SpikeReader(self.path, self.height, self.width, self.sensor) as reader:
             self.centres = self.frame_range.resolve(reader, self.engine.window, self.pad)
             self.digits = max(6, len(str(reader.num_frames - 1)))
             try:
@@ -563,10 +598,12 @@ class _RecordingJob:
                     recording_frames=reader.num_frames, window=self.engine.window, pad=self.pad,
                     amp=self.engine.ctx.amp, model=type(self.engine.model).__name__,
                     model_fingerprint=model_fingerprint(self.engine.model),
-                    num_classes=len(self.names))
+                    num_classes=len(self.names), exposure=str(self.exposure))
 
     def _check_run_record(self, reader: SpikeReader) -> None:
-        """Frames already in the folder are reused only if this run would make the same ones."""
+        """Frames already in the folder are reused only if this run would make the same ones;
+        sets the display gain: the recorded one when resuming (so the frames of one folder share
+        it), else chosen now and recorded."""
         record = self._run_record(reader)
         path = osp.join(self.folder, RUN_RECORD)
         if osp.exists(path):
@@ -578,17 +615,25 @@ class _RecordingJob:
             except (OSError, ValueError) as e:
                 raise SpikeCLIPError(f'{path} is unreadable ({e}); remove the folder or choose '
                                      'another --out-dir') from e
-            differ = sorted(k for k in set(record) | set(old) if record.get(k) != old.get(k))
+            differ = sorted(k for k in (set(record) | set(old)) - {'gain'}
+                            if record.get(k) != old.get(k))
             if differ:
                 raise SpikeCLIPError(
                     f'{self.folder} holds frames of another run ({", ".join(differ)} differ from '
                     f'this one, see {path}); remove that folder or choose another --out-dir')
+            gain = old.get('gain')
+            if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not gain > 0 \
+                    or not np.isfinite(gain):
+                raise SpikeCLIPError(f'{path}: "gain" is {gain!r}, not a positive number; remove '
+                                     'the folder or choose another --out-dir')
+            self.gain = float(gain)
         elif any(name.endswith('.png') for name in os.listdir(self.folder)):
             raise SpikeCLIPError(f'{self.folder} holds PNG files but no {RUN_RECORD}, so it is '
                                  'unknown what made them; remove them or choose another '
                                  '--out-dir')
         else:
-            atomic_write_json(path, record)
+            self.gain = self.engine.exposure_gain(self.exposure, reader, self.centres, self.pad)
+            atomic_write_json(path, dict(record, gain=self.gain))
 
     def _done(self, scored: Optional[Dict[int, int]] = None) -> Callable[[int], bool]:
         """``done(frame)``: its PNGs and (when classifying) its probabilities are on disk
@@ -601,6 +646,8 @@ class _RecordingJob:
             if osp.basename(self.image_path(c)) not in present:
                 return False
             if self.save_coarse and osp.basename(self.image_path(c, '_coarse')) not in present:
+                return False
+            if self.save_float and osp.basename(self.image_path(c, ext='.npy')) not in present:
                 return False
             return not self.names or c in scored
 
@@ -625,10 +672,13 @@ class _RecordingJob:
                 with Image.open(self.image_path(item)) as im:
                     mp4.write(np.asarray(im))
                 return
-            pixels = to_uint8(item.image)
+            pixels = to_display(item.image, self.gain)
             atomic_save_image(self.image_path(item.index), pixels)
+            if self.save_float:
+                save_rates(self.image_path(item.index, ext='.npy'), item.image)
             if self.save_coarse and item.coarse is not None:
-                atomic_save_image(self.image_path(item.index, '_coarse'), to_uint8(item.coarse))
+                atomic_save_image(self.image_path(item.index, '_coarse'),
+                                  to_display(item.coarse, self.gain))
             if journal is not None:  # after the PNGs: a frame with a record is complete
                 journal.append(item.index, item.scores)
             if mp4 is not None:
@@ -663,7 +713,8 @@ class _RecordingJob:
         c = self.centres
         entry = dict(input=self.path, folder=self.folder,
                      range=dict(start=c.start, stop=c.stop, step=c.step), count=len(c),
-                     window=self.engine.window, pad=self.pad, complete=complete)
+                     window=self.engine.window, pad=self.pad, exposure=str(self.exposure),
+                     gain=self.gain, complete=complete)
         if self.video and complete:
             entry.update(video=self.video, fps=self.fps)
         if self.names:
@@ -683,6 +734,8 @@ class _RecordingJob:
     def _per_frame(self) -> Iterator[dict]:
         for c, probs in self._scored_frames():
             item = dict(frame=c, image=self.image_path(c))
+            if self.save_float:
+                item['float'] = self.image_path(c, ext='.npy')
             if self.save_coarse:
                 item['coarse'] = self.image_path(c, '_coarse')
             if probs is not None:
@@ -716,7 +769,9 @@ def infer_recordings(model: nn.Module, inputs: Sequence[str], out_dir: str,
                      height: int = 250, width: int = 400, save_coarse: bool = False,
                      topk: int = 5, amp: str = 'auto', channels_last: Union[str, bool] = 'auto',
                      skip_errors: bool = False, progress: bool = False,
-                     overlap: Optional[bool] = None) -> List[Dict]:
+                     overlap: Optional[bool] = None,
+                     exposure: Union[str, float, Exposure] = 'auto',
+                     save_float: bool = False, sensor: Optional[str] = None) -> List[Dict]:
     """Reconstruct every STEP-th frame of each recording into a PNG folder (and a video).
 
     Per input (stems reserved for all inputs first, :func:`output_stems`):
@@ -724,8 +779,10 @@ def infer_recordings(model: nn.Module, inputs: Sequence[str], out_dir: str,
     * ``out_dir/<stem>/<frame>.png``: frame indices zero-padded to six digits (more for longer
       recordings), 8-bit, the same pixels as single-image inference of that centre frame;
       ``<frame>_coarse.png`` with ``save_coarse``;
+    * ``out_dir/<stem>/<frame>.npy`` with ``save_float``: the linear rates, float32;
     * ``out_dir/<stem>/run.json``: what made the frames (input, model fingerprint, window,
-      padding, precision); a rerun reuses the frames only where it matches;
+      padding, precision, exposure) and the display ``gain``; a rerun reuses the frames only
+      where it matches, and then their recorded gain;
     * with ``video``: an H.264 MP4 (``True``: ``out_dir/<stem>.mp4``; a path: that file, one
       input only) at ``fps``, assembled atomically (written to a hidden temporary, renamed);
     * an entry in ``out_dir/predictions.json``: the range, the folder, the video, per frame its
@@ -746,6 +803,10 @@ def infer_recordings(model: nn.Module, inputs: Sequence[str], out_dir: str,
         progress (bool): A progress bar per input on stderr (frames, frames/s, time left).
         overlap (bool, optional): Read the next batch and write the finished frames in threads
             of their own while the model runs; None: on a GPU only (:func:`default_overlap`).
+        exposure (str | float | Exposure): The PNG/MP4 brightness, one gain per recording:
+            ``'auto'`` (default; from a few frames evenly spaced over the range), ``'linear'``
+            (the rate itself) or a fixed gain (:mod:`spikeclip.utils.exposure`).
+        save_float (bool): Also write each frame's linear rates as ``<frame>.npy`` float32.
 
     Other args as :func:`iter_frames` and :func:`~spikeclip.apis.infer_files`.
 
@@ -760,6 +821,7 @@ def infer_recordings(model: nn.Module, inputs: Sequence[str], out_dir: str,
     """
     _check_batch(batch_size, pad)
     frame_range = FrameRange.parse(frames)
+    exposure = Exposure.parse(exposure)
     if isinstance(video, str):
         if not video.lower().endswith('.mp4'):
             raise ConfigError(f'--video {video}: the video file must end with .mp4')
@@ -784,7 +846,7 @@ def infer_recordings(model: nn.Module, inputs: Sequence[str], out_dir: str,
                     osp.join(out_dir, f'{stem}.mp4') if video else None
                 job = _RecordingJob(engine, path, osp.join(out_dir, stem), frame_range, target,
                                     fps, batch_size, pad, height, width, save_coarse, topk,
-                                    progress, overlap)
+                                    progress, overlap, exposure, save_float, sensor)
                 try:
                     entries.append(job.run())
                 except BaseException as e:

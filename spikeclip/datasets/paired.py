@@ -12,7 +12,7 @@ from typing import Optional
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..fileio import dat_num_frames, read_dat, window_bounds
+from ..fileio import dat_num_frames, image_size, read_dat, window_bounds
 from ..registry import DATASETS
 from ..utils.errors import ConfigError, SpikeFormatError
 from ..utils.image import read_grey
@@ -35,6 +35,9 @@ class PairedSpikeDataset(Dataset):
         data_root (str): Folder with ``spike/`` and ``gt/`` sub-folders.
         height (int): Frame height H of the ``.dat`` files. Defaults to 250.
         width (int): Frame width W. Defaults to 400.
+        sensor (str, optional): A sensor preset of the ``.dat`` files instead of height/width,
+            e.g. ``'vidar-250x416'`` for raw captures (:mod:`spikeclip.fileio.sensors`): the
+            head columns are dropped, the references are the image size.
         window (int, optional): Frames to read around ``center``; all frames if None.
         center (int, optional): Centre frame of the window; the middle frame if None.
         crop_size (int, optional): Centre crop of spikes and reference to a square.
@@ -46,11 +49,13 @@ class PairedSpikeDataset(Dataset):
                  width: int = 400,
                  window: Optional[int] = None,
                  center: Optional[int] = None,
-                 crop_size: Optional[int] = None):
+                 crop_size: Optional[int] = None,
+                 sensor: Optional[str] = None):
         if window is not None and window <= 0:
             raise ConfigError(f'PairedSpikeDataset window must be positive, got {window}')
         self.data_root = data_root
-        self.height, self.width = height, width
+        self.sensor = sensor
+        self.height, self.width = height, width = image_size(height, width, sensor)
         self.window, self.center = window, center
         self.crop_size = crop_size
         center_crop_slices(height, width, crop_size, data_root)  # fail early on a bad crop
@@ -74,7 +79,7 @@ class PairedSpikeDataset(Dataset):
         self.frames = {}
         for name in self.names:
             dat, png = self.paths(name)
-            self.frames[name] = dat_num_frames(dat, height, width)
+            self.frames[name] = dat_num_frames(dat, height, width, sensor)
             if self.window is not None and self.window > self.frames[name]:
                 raise SpikeFormatError(f'{dat}: window={self.window} frames requested but the '
                                        f'file holds {self.frames[name]}')
@@ -119,7 +124,8 @@ class PairedSpikeDataset(Dataset):
         name = self.names[idx]
         dat, png = self.paths(name)
         start, stop = window_bounds(self.frames[name], self.window, self.center)
-        spikes = read_dat(dat, self.height, self.width, start=start, num_frames=stop - start)
+        spikes = read_dat(dat, self.height, self.width, start=start, num_frames=stop - start,
+                          sensor=self.sensor)
         gt = read_grey(png)
         rows, cols = center_crop_slices(self.height, self.width, self.crop_size, dat)
         label = self.labels.get(name)

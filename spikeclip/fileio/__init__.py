@@ -16,13 +16,16 @@ from .dat import (
     write_dat,
 )
 from .npz import SpikeRecord, npz_num_frames, read_npz, write_npz
+from .sensors import SENSORS, Sensor, get_sensor, image_size
 from .stream import PAD_MODES, SpikeReader, WindowStream, valid_centres, window_indices
 
 
 def read_spikes(path: str,
                 height: int = DEFAULT_HEIGHT,
-                width: int = DEFAULT_WIDTH) -> SpikeRecord:
-    """Read a ``.dat`` (label-less) or ``.npz`` recording as a :class:`SpikeRecord`.
+                width: int = DEFAULT_WIDTH,
+                sensor: Optional[str] = None) -> SpikeRecord:
+    """Read a ``.dat`` (label-less) or ``.npz`` recording as a :class:`SpikeRecord`
+    (``sensor``: a ``.dat`` preset of :mod:`~spikeclip.fileio.sensors`).
 
     Raises:
         SpikeFormatError: Unknown extension or a malformed file.
@@ -30,7 +33,7 @@ def read_spikes(path: str,
     from ..utils.errors import SpikeFormatError
     ext = os.path.splitext(path)[1].lower()
     if ext == '.dat':
-        return SpikeRecord(read_dat(path, height, width), None, None)
+        return SpikeRecord(read_dat(path, height, width, sensor=sensor), None, None)
     if ext == '.npz':
         return read_npz(path, require_label=False)
     raise SpikeFormatError(f'{path}: unknown spike file type {ext!r}; expected .dat or .npz')
@@ -52,9 +55,9 @@ def window_bounds(num_frames: int, window: Optional[int], center: Optional[int] 
 
 
 __all__ = [
-    'DEFAULT_HEIGHT', 'DEFAULT_WIDTH', 'MAX_SIDE', 'PAD_MODES', 'SpikeReader', 'SpikeRecord',
-    'WindowStream', 'check_frame_size', 'check_regular_file', 'check_spike_array',
-    'dat_num_frames', 'decode_frames', 'encode_frames', 'frame_bytes', 'npz_num_frames',
-    'read_dat', 'read_npz', 'read_spikes', 'valid_centres', 'window_bounds', 'window_indices',
-    'write_dat', 'write_npz'
+    'DEFAULT_HEIGHT', 'DEFAULT_WIDTH', 'MAX_SIDE', 'PAD_MODES', 'SENSORS', 'Sensor',
+    'SpikeReader', 'SpikeRecord', 'WindowStream', 'check_frame_size', 'check_regular_file',
+    'check_spike_array', 'dat_num_frames', 'decode_frames', 'encode_frames', 'frame_bytes',
+    'get_sensor', 'image_size', 'npz_num_frames', 'read_dat', 'read_npz', 'read_spikes',
+    'valid_centres', 'window_bounds', 'window_indices', 'write_dat', 'write_npz'
 ]

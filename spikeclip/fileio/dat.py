@@ -4,18 +4,20 @@ Format: a sequence of frames; each frame holds ``H * W`` bits, 8 pixels per byte
 least-significant bit first, pixels in row-major order, and the rows stored bottom-up (the first
 stored row is the bottom image row). A frame occupies ``ceil(H * W / 8)`` bytes; when ``H * W`` is
 not a multiple of 8 the unused high bits of the frame's last byte are zero. 250x400 is the common
-sensor size (12 500 bytes per frame).
+sensor size (12 500 bytes per frame); raw Vidar captures are 250x416 with a 16-column head
+(``sensor='vidar-250x416'``, see :mod:`spikeclip.fileio.sensors`).
 
 Arrays in memory are ``[T, H, W]`` uint8 with values 0/1, row 0 at the top.
 """
 import os
 import stat
-from typing import List, Optional
+from typing import List, Optional, Union
 
 import numpy as np
 
 from ..utils.atomic import atomic_write_bytes
 from ..utils.errors import SpikeFormatError
+from .sensors import SENSORS, Sensor, stored_size
 
 DEFAULT_HEIGHT = 250
 DEFAULT_WIDTH = 400
@@ -73,14 +75,20 @@ def frame_bytes(height: int, width: int) -> int:
     return (height * width + 7) // 8
 
 
-def dat_num_frames(path: str, height: int = DEFAULT_HEIGHT, width: int = DEFAULT_WIDTH) -> int:
+def dat_num_frames(path: str, height: int = DEFAULT_HEIGHT, width: int = DEFAULT_WIDTH,
+                   sensor: Union[str, Sensor, None] = None) -> int:
     """Number of frames in a ``.dat`` file, checking that its size is a whole number of frames.
+
+    Args:
+        sensor (str | Sensor, optional): A preset of :mod:`~spikeclip.fileio.sensors` (e.g.
+            ``'vidar-250x416'``); it sets the stored frame size instead of ``height``/``width``.
 
     Raises:
         SpikeFormatError: The file is missing, not a regular readable file, empty, the frame size
             is out of range, or the file size is not a multiple of the frame size (the message
-            names the file, both sizes, and frame sizes that would fit).
+            names the file, both sizes, and the sensor preset or frame sizes that would fit).
     """
+    height, width, _ = stored_size(height, width, sensor)
     check_frame_size(height, width, path)
     size = check_regular_file(path, '.dat')
     fb = frame_bytes(height, width)
@@ -88,14 +96,21 @@ def dat_num_frames(path: str, height: int = DEFAULT_HEIGHT, width: int = DEFAULT
         raise SpikeFormatError(f'{path}: the file is empty (0 bytes); expected frames of '
                                f'{height}x{width} pixels ({fb} bytes each)')
     if size % fb:
+        presets = [s for s in SENSORS.values() if s.head and (s.height, s.width) != (height, width)
+                   and size % frame_bytes(s.height, s.width) == 0]
         fits = sizes_that_fit(size)
         hint = (f'; sizes that would fit: {", ".join(fits)}' if fits else
                 '; no common sensor size or square size fits, so the file is probably '
                 'truncated')
+        if presets:
+            s = presets[0]
+            hint = (f'; it looks like a raw {s.height}x{s.width} capture '
+                    f'({size // frame_bytes(s.height, s.width)} frames): use --sensor {s.name}')
         raise SpikeFormatError(
             f'{path}: {size} bytes is not a whole number of {height}x{width} frames '
             f'({fb} bytes per frame, {size // fb} whole frames and {size % fb} bytes left over)'
-            f'{hint}. Check --height/--width or whether the file is truncated')
+            f'{hint}' + ('' if presets else '. Check --height/--width or whether the file is '
+                         'truncated'))
     return size // fb
 
 
@@ -121,7 +136,8 @@ def read_dat(path: str,
              width: int = DEFAULT_WIDTH,
              start: int = 0,
              num_frames: Optional[int] = None,
-             flip: bool = True) -> np.ndarray:
+             flip: bool = True,
+             sensor: Union[str, Sensor, None] = None) -> np.ndarray:
     """Read frames ``[start, start + num_frames)`` of a ``.dat`` file without decoding the rest.
 
     Args:
@@ -131,10 +147,13 @@ def read_dat(path: str,
         start (int): First frame to read. Defaults to 0.
         num_frames (int, optional): Frames to read; all remaining frames if None.
         flip (bool): Undo the bottom-up row order. Defaults to True.
+        sensor (str | Sensor, optional): A sensor preset: sets the stored frame size instead of
+            ``height``/``width``, and its head columns are dropped.
 
     Returns:
-        np.ndarray: ``[T, H, W]`` uint8 spikes (0/1).
+        np.ndarray: ``[T, H, W]`` uint8 spikes (0/1); with a sensor, W is its image width.
     """
+    height, width, sensor = stored_size(height, width, sensor)
     total = dat_num_frames(path, height, width)
     if num_frames is None:
         num_frames = total - start
@@ -149,7 +168,8 @@ def read_dat(path: str,
     if raw.size != num_frames * fb:  # shrank since its size was checked
         raise SpikeFormatError(f'{path}: ended early while reading frames [{start}, '
                                f'{start + num_frames}); the file is truncated')
-    return decode_frames(raw.reshape(num_frames, fb), height, width, flip)
+    spikes = decode_frames(raw.reshape(num_frames, fb), height, width, flip)
+    return sensor.crop(spikes) if sensor is not None else spikes
 
 
 def encode_frames(spikes: np.ndarray, flip: bool = True) -> bytes:

@@ -15,13 +15,14 @@ so the spike statistics near an end are those of the frames next to it.
 """
 import os
 import zipfile
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import numpy as np
 
 from ..utils.errors import SpikeFormatError
 from .dat import check_spike_array, dat_num_frames, decode_frames, frame_bytes
 from .npz import _open_npz, _spk_member
+from .sensors import Sensor, stored_size
 
 PAD_MODES = ('reflect', )
 
@@ -38,6 +39,9 @@ class SpikeReader:
         path (str): A ``.dat`` or ``.npz`` file.
         height (int): Frame height of a ``.dat`` file. Defaults to 250.
         width (int): Frame width of a ``.dat`` file. Defaults to 400.
+        sensor (str | Sensor, optional): A sensor preset of a ``.dat`` file
+            (:mod:`~spikeclip.fileio.sensors`): sets the stored size instead of ``height``/
+            ``width`` and drops its head columns; :attr:`width` is then the image width.
 
     Attributes:
         num_frames (int): Frames T of the recording.
@@ -49,13 +53,18 @@ class SpikeReader:
             :func:`~spikeclip.fileio.dat_num_frames` and :func:`~spikeclip.fileio.read_npz`).
     """
 
-    def __init__(self, path: str, height: int = 250, width: int = 400):
+    def __init__(self, path: str, height: int = 250, width: int = 400,
+                 sensor: Union[str, Sensor, None] = None):
         self.path = path
         self.ext = os.path.splitext(path)[1].lower()
         self._file = self._zip = self._member = None
+        self._sensor = None
         if self.ext == '.dat':
+            height, width, self._sensor = stored_size(height, width, sensor)
             self.num_frames = dat_num_frames(path, height, width)
-            self.height, self.width = height, width
+            self._stored = (height, width)
+            self.height = height
+            self.width = width if self._sensor is None else self._sensor.image_width
             try:
                 self._file = open(path, 'rb')
             except OSError as e:
@@ -92,7 +101,7 @@ class SpikeReader:
             raise SpikeFormatError(f'{self.path}: frames [{start}, {start + count}) requested but '
                                    f'the recording holds {self.describe()}')
         if self._file is not None:
-            fb = frame_bytes(self.height, self.width)
+            fb = frame_bytes(*self._stored)
             try:
                 self._file.seek(start * fb)
                 raw = self._file.read(count * fb)
@@ -102,7 +111,8 @@ class SpikeReader:
                 raise SpikeFormatError(f'{self.path}: ended early while reading frames [{start}, '
                                        f'{start + count}); the file is truncated')
             raw = np.frombuffer(raw, np.uint8).reshape(count, fb)
-            return decode_frames(raw, self.height, self.width)
+            spikes = decode_frames(raw, *self._stored)
+            return spikes if self._sensor is None else self._sensor.crop(spikes)
         try:
             spikes = self._member.read(start, count)
         except SpikeFormatError:

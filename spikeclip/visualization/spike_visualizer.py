@@ -7,14 +7,16 @@ from mmengine.visualization import Visualizer
 
 from ..registry import VISUALIZERS
 from ..utils.atomic import atomic_save_image
-from .grid import grid_caption, make_grid, panel_titles, spike_panels
+from .grid import grid_caption, make_grid, sample_panels
 
 
 @VISUALIZERS.register_module()
 class SpikeVisualizer(Visualizer):
     """Shows a spike sample as titled panels side by side (as mmagic's
-    ``ConcatImageVisualizer``): spike count, TFP, coarse, refined and reference images, each
-    with its PSNR against the reference where the sample has one.
+    ``ConcatImageVisualizer``): spike count, TFP, coarse, refined and reference images, the
+    rates at one display gain, each with its PSNR against the reference after a least-squares
+    gain (as ``tools/benchmark_quality.py``) where the sample has one; a caption line below the
+    panels says so (:mod:`spikeclip.visualization.grid`).
 
     Args:
         name (str): Instance name. Defaults to ``'visualizer'``.
@@ -45,12 +47,11 @@ class SpikeVisualizer(Visualizer):
 
         Returns:
             tuple[np.ndarray, str]: ``[h, w, 3]`` uint8 RGB grid, and one line naming the
-            panels and the true and predicted classes.
+            panels, the true and predicted classes, the display gain and the PSNR rule.
         """
-        panels = spike_panels(spikes, data_sample, self.tfp_window)
-        titles = panel_titles(spikes, data_sample, self.tfp_window)
-        grid = make_grid(panels, titles, min_size=self.min_size)
-        return grid, grid_caption(panels, data_sample, class_names)
+        panels, titles, note = sample_panels(spikes, data_sample, self.tfp_window)
+        grid = make_grid(panels, titles, min_size=self.min_size, note=note)
+        return grid, grid_caption(panels, data_sample, class_names, note)
 
     def add_datasample(self, name: str, spikes: torch.Tensor, data_sample=None,
                        step: int = 0, class_names: Optional[Sequence[str]] = None,

@@ -40,11 +40,11 @@ def test_combined_model_gives_the_same_images_as_the_stages_one_by_one(trained_s
 
     inputs = [str(recordings / 'a.dat'), str(recordings / 'b.npz')]
     combined = infer_files(init_model(out, device='cpu'), inputs, str(tmp_path / 'c'),
-                           height=30, width=42, save_coarse=True)
+                           height=30, width=42, save_coarse=True, exposure='linear')
     coarse = infer_files(init_model(trained_stages['coarse'], device='cpu'), inputs,
-                         str(tmp_path / 's1'), height=30, width=42)
+                         str(tmp_path / 's1'), height=30, width=42, exposure='linear')
     refine = infer_files(init_model(trained_stages['refine'], device='cpu'), inputs,
-                         str(tmp_path / 's3'), height=30, width=42)
+                         str(tmp_path / 's3'), height=30, width=42, exposure='linear')
     for c, s1, s3 in zip(combined, coarse, refine):
         np.testing.assert_array_equal(np.asarray(Image.open(c['coarse'])),
                                       np.asarray(Image.open(s1['image'])))

@@ -56,7 +56,7 @@ def test_window_reads_only_its_frames(root, monkeypatch):
     monkeypatch.setattr(paired, 'read_dat', spy)
     ds = PairedSpikeDataset(str(root), H, W, window=4, center=3, crop_size=6)
     spikes = ds[0]['inputs']
-    assert calls == [dict(start=1, num_frames=4)]
+    assert calls == [dict(start=1, num_frames=4, sensor=None)]
     assert spikes.shape == (4, 6, 6)
     full = PairedSpikeDataset(str(root), H, W)[0]['inputs']
     assert torch.equal(spikes, full[1:5, 1:7, 3:9])

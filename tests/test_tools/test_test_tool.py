@@ -10,7 +10,7 @@ from PIL import Image
 
 from spikeclip.datasets import simulate_folder
 from spikeclip.testing import REPO_ROOT
-from spikeclip.visualization.grid import TITLE_HEIGHT
+from spikeclip.visualization.grid import NOTE_HEIGHT, TITLE_HEIGHT
 
 
 @pytest.fixture(scope='module')
@@ -48,7 +48,7 @@ def test_baseline_on_paired_set_writes_metrics_grids_and_tensorboard(paired_set,
     assert len(grids) == 3
     grid = np.asarray(Image.open(grids[0]))
     # count, TFP, coarse, reference: 32 x 48 panels enlarged 8 times (to 256), each titled.
-    assert grid.shape[:2] == (TITLE_HEIGHT + 8 * 32, 4 * 8 * 48 + 3 * 8)
+    assert grid.shape[:2] == (TITLE_HEIGHT + 8 * 32 + NOTE_HEIGHT, 4 * 8 * 48 + 3 * 8)
     captions = json.loads((tmp_path / 'vis' / 'captions.json').read_text())
     assert 'reference' in captions[grids[0].name]
     assert glob.glob(str(tmp_path / '*' / 'vis_data' / 'events.out.tfevents.*'))

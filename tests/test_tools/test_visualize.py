@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from spikeclip.benchmarks.quality import fitted_score
 from spikeclip.datasets import SimulatedSpikeDataset
 from spikeclip.fileio import write_npz
-from spikeclip.visualization.grid import TITLE_HEIGHT
+from spikeclip.models.encoders import TFP
+from spikeclip.visualization.grid import NOTE_HEIGHT, TITLE_HEIGHT
 
 TOOL = Path(__file__).resolve().parents[2] / 'tools' / 'visualize.py'
 
@@ -37,11 +39,13 @@ def test_grids_of_a_simulated_set(tool, tmp_path, capsys):
     assert sorted(os.listdir(out)) == ['00000_astronaut.png', '00002_cat.png', '00005_coins.png']
     grid = np.asarray(Image.open(out / '00002_cat.png'))
     side = 16 * 16  # 16-pixel panels enlarged 16x to reach 256 pixels
-    assert grid.shape == (TITLE_HEIGHT + side, 4 * side + 3 * 8, 3)  # count|TFP|TFI|reference
-    gt = SimulatedSpikeDataset(split='test', seed=5, num_samples=6, crop_size=16,
-                               num_frames=20)[2]['data_samples'].gt_img[0].numpy()
+    # count | TFP | TFI | reference, and the caption line
+    assert grid.shape == (TITLE_HEIGHT + side + NOTE_HEIGHT, 4 * side + 3 * 8, 3)
+    item = SimulatedSpikeDataset(split='test', seed=5, num_samples=6, crop_size=16,
+                                 num_frames=20)[2]
+    gt = item['data_samples'].gt_img[0].numpy()
     x = 3 * (side + 8)
-    reference = grid[TITLE_HEIGHT::16, x:x + side:16, 0].astype(np.float64) / 255
+    reference = grid[TITLE_HEIGHT:TITLE_HEIGHT + side:16, x:x + side:16, 0].astype(np.float64) / 255
     assert np.abs(reference - gt).max() <= 1 / 255 + 1e-6
     for i in range(4):  # every panel has its title
         assert grid[:TITLE_HEIGHT, i * (side + 8):i * (side + 8) + side].min() < 128
@@ -49,7 +53,20 @@ def test_grids_of_a_simulated_set(tool, tmp_path, capsys):
     assert tool.main([str(cfg), '--split', 'test', '--num', '1', '--out-dir', str(small),
                       '--min-size', '0']) == 0
     assert np.asarray(Image.open(small / '00000_astronaut.png')).shape[:2] == (
-        TITLE_HEIGHT + 16, 4 * 16 + 3 * 8)
+        TITLE_HEIGHT + 16 + NOTE_HEIGHT, 4 * 16 + 3 * 8)
+
+
+def test_titles_are_the_benchmark_psnr_of_the_same_images(tool, monkeypatch):
+    """TFP's title is what tools/benchmark_quality.py scores for the whole-window TFP of that
+    recording (a fitted gain), not the 7-8 dB of a rate drawn against a brighter reference."""
+    item = SimulatedSpikeDataset(split='test', seed=5, num_samples=6, crop_size=16,
+                                 num_frames=20)[2]
+    titles = []
+    monkeypatch.setattr(tool, 'draw_grid', lambda panels, t, **kw: titles.extend(t))
+    tool.make_grid(item, TFP(), tool.TFI())
+    spikes, gt = item['inputs'].float()[None], item['data_samples'].gt_img[None]
+    expected = fitted_score(TFP()(spikes), gt)['psnr']
+    assert titles[1] == f'TFP {expected:.2f} dB' and expected > 12
 
 
 def test_set_without_references(tool, tmp_path):
@@ -66,8 +83,8 @@ def test_set_without_references(tool, tmp_path):
     assert sorted(os.listdir(out)) == ['00000_frog.png', '00002_dog.png']
     grid = np.asarray(Image.open(out / '00002_dog.png'))
     side = 10 * 26  # enlarged 26x to reach 256 pixels
-    assert grid.shape == (TITLE_HEIGHT + side, 3 * side + 2 * 8, 3)  # count | TFP | TFI
-    assert (grid[TITLE_HEIGHT:, :side] == 255).all()  # constant firing: full count image
+    assert grid.shape == (TITLE_HEIGHT + side + NOTE_HEIGHT, 3 * side + 2 * 8, 3)
+    assert (grid[TITLE_HEIGHT:TITLE_HEIGHT + side, :side] == 255).all()  # constant firing: white
 
 
 def test_missing_data_is_a_clear_error(tool, tmp_path, capsys):

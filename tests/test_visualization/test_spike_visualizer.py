@@ -6,17 +6,20 @@ import pytest
 import torch
 from PIL import Image
 
-from spikeclip.evaluation.metrics.image_quality import psnr
+from spikeclip.benchmarks.quality import fitted_score
+from spikeclip.models.encoders import fit_gain
 from spikeclip.registry import VISUALIZERS
 from spikeclip.structures import SpikeDataSample
+from spikeclip.utils.image import to_uint8
 from spikeclip.visualization import (
     SpikeVisualizer,
     grid_caption,
     make_grid,
+    panel_note,
     panel_titles,
     spike_panels,
 )
-from spikeclip.visualization.grid import TITLE_HEIGHT
+from spikeclip.visualization.grid import NOTE_HEIGHT, TITLE_HEIGHT
 
 
 def _sample(h=16, w=24):
@@ -37,9 +40,16 @@ def test_panels_in_order_with_their_psnr():
     assert [n for n, _ in panels] == ['spike count', 'TFP', 'coarse', 'refined', 'reference']
     assert all(p.dtype == np.uint8 and p.shape == (16, 24) for _, p in panels)
     titles = panel_titles(spikes, sample)
-    expected = float(psnr(sample.pred_img[None].clamp(0, 1), sample.gt_img[None])[0])
-    assert titles[3] == f'refined {expected:.2f} dB' and titles[4] == 'reference'
-    assert titles[0].startswith('spike count ') and titles[0].endswith(' dB')
+    assert titles[4] == 'reference'
+    # Every title is the benchmark's fitted-gain PSNR of that very image (the spike count and
+    # TFP as rates, not stretched to their maximum).
+    gt = sample.gt_img[None]
+    images = [spikes.mean(0), spikes[4:36].mean(0), sample.pred_coarse, sample.pred_img]
+    for title, name, img in zip(titles, ('spike count', 'TFP', 'coarse', 'refined'), images):
+        expected = fitted_score(img.reshape(1, 1, 16, 24), gt)['psnr']
+        assert title == f'{name} {expected:.2f} dB'
+    assert 'least-squares gain per panel (as tools/benchmark_quality.py)' in panel_note(spikes,
+                                                                                        sample)
     # Without a reference there is nothing to score against; a coarse-only model has no refined.
     del sample.gt_img
     sample.pred_img = sample.pred_coarse
@@ -67,6 +77,8 @@ def test_caption_names_panels_and_classes():
     text = grid_caption(spike_panels(spikes, sample), sample, ['dog', 'cat'])
     assert text == ('spike count | TFP | coarse | refined | reference; class: cat; '
                     'predicted: cat')
+    assert grid_caption(spike_panels(spikes, sample), sample, note='how') == (
+        'spike count | TFP | coarse | refined | reference; class: cat; how')
 
 
 def test_registered_visualizer_writes_png_and_backends(tmp_path):
@@ -78,7 +90,8 @@ def test_registered_visualizer_writes_png_and_backends(tmp_path):
     out = tmp_path / 'show' / 'a.png'
     grid, caption = vis.add_datasample('a', spikes, sample, step=3, out_file=str(out))
     np.testing.assert_array_equal(np.asarray(Image.open(out)), grid)
-    assert grid.shape[0] == TITLE_HEIGHT + 32 and 'reference' in caption
+    assert grid.shape[0] == TITLE_HEIGHT + 32 + NOTE_HEIGHT and 'reference' in caption
+    assert caption.endswith('fitted to the reference')
     sent = np.asarray(Image.open(tmp_path / 'vis' / 'vis_data' / 'vis_image' / 'a_3.png'))
     np.testing.assert_array_equal(sent, grid)
 
@@ -90,4 +103,26 @@ def test_tfp_panel_is_the_centred_window(tfp_window):
     spikes[:, 1, 1] = 1  # fires always
     tfp = dict(spike_panels(spikes, tfp_window=tfp_window))['TFP']
     assert tfp[1, 1] == 255
-    assert tfp[0, 0] == (255 if tfp_window == 8 else round(255 * 8 / 40))
+    if tfp_window == 8:
+        assert tfp[0, 0] == 255
+    else:  # shown at the display gain, which keeps the ratio of rates
+        assert tfp[0, 0] == pytest.approx(255 * 8 / 40, abs=0.5 + 0.1 * 255 * 8 / 40)
+        assert 255 * 8 / 40 <= tfp[0, 0] < 255
+
+
+def test_every_panel_is_drawn_at_one_display_gain():
+    """The rates share one gain, the model's least-squares gain to the reference: a panel twice
+    as bright as another stays twice as bright, and the model's image shows the reference's
+    brightness."""
+    torch.manual_seed(0)
+    gt = torch.rand(1, 16, 24) * 0.8 + 0.1
+    spikes = (torch.rand(40, 16, 24) < 0.3 * gt).float()  # rates = 0.3 * reference
+    sample = SpikeDataSample()
+    sample.gt_img, sample.pred_img = gt, 0.3 * gt
+    panels = dict(spike_panels(spikes, sample, tfp_window=None))
+    gain = fit_gain(sample.pred_img, gt)
+    assert gain == pytest.approx(1 / 0.3)
+    np.testing.assert_array_equal(panels['refined'], np.asarray(to_uint8(gain * 0.3 * gt)))
+    np.testing.assert_array_equal(panels['TFP'], to_uint8(gain * spikes.mean(0)))
+    np.testing.assert_array_equal(panels['spike count'], panels['TFP'])
+    assert f'x{gain:.3g}' in panel_note(spikes, sample)

@@ -13,7 +13,7 @@ from torch.utils.data import Dataset
 
 from spikeclip.structures import SpikeDataSample
 from spikeclip.utils.errors import ConfigError
-from spikeclip.visualization.grid import TITLE_HEIGHT
+from spikeclip.visualization.grid import NOTE_HEIGHT, TITLE_HEIGHT
 
 
 class Spikes(Dataset):
@@ -64,10 +64,12 @@ def test_every_test_sample_saved_titled_with_captions(tmp_path):
     assert names == ['00000_rec_0.png', '00001_rec_1.png', '00002_rec_2.png']
     grid = np.asarray(Image.open(tmp_path / 'vis' / names[0]))
     # spike count, TFP, coarse, refined, reference; 8-pixel rows enlarged 4 times to 32.
-    assert grid.shape == (TITLE_HEIGHT + 32, 5 * 48 + 4 * 8, 3)
+    assert grid.shape == (TITLE_HEIGHT + 32 + NOTE_HEIGHT, 5 * 48 + 4 * 8, 3)
     captions = json.loads((tmp_path / 'vis' / 'captions.json').read_text())
-    assert captions['00001_rec_1.png'] == ('spike count | TFP | coarse | refined | reference; '
-                                           'class: cat')
+    assert captions['00001_rec_1.png'].startswith(
+        'spike count | TFP | coarse | refined | reference; class: cat; PSNR after a '
+        'least-squares gain per panel (as tools/benchmark_quality.py); rate panels at one '
+        'display gain x')
 
 
 def test_another_visualizer_is_refused(tmp_path):
