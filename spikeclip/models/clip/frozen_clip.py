@@ -315,8 +315,9 @@ def check_clip_identity(expected: Optional[dict], actual: dict, where: str,
         source (str): The checkpoint the expectation comes from.
 
     Raises:
-        CheckpointError: Another architecture, activation or set of weights; every difference
-            is named.
+        CheckpointError: Another architecture, activation, set of weights, normalisation or
+            preprocessing (the last two where ``expected`` records them); every difference is
+            named.
     """
     if not expected:
         print_log(f'{source} does not record which CLIP its prompts were learned with (written '
@@ -331,6 +332,10 @@ def check_clip_identity(expected: Optional[dict], actual: dict, where: str,
     if expected.get('weights') != actual['weights']:
         diffs.append(f'weights {actual["weights"]} (pretrained={actual.get("pretrained")!r}) vs '
                      f'{expected.get("weights")} (pretrained={expected.get("pretrained")!r})')
+    # Recorded since identities cover every feature setting; older identities lack them.
+    for key in ('normalize', 'preprocess'):
+        if key in expected and expected[key] != actual.get(key):
+            diffs.append(f'{key}={actual.get(key)!r} vs {expected[key]!r}')
     if diffs:
         raise CheckpointError(
             f'{where} uses another CLIP than the one {source} was trained with: '
@@ -373,6 +378,11 @@ def _check_arch(arch: str) -> str:
             f'unknown CLIP arch {arch!r}; open_clip knows {len(available)} archs, e.g. {some} '
             f'(full list: open_clip.list_models())')
     return name
+
+
+def _plain_preprocess(cfg: dict) -> dict:
+    """A preprocessing config as plain, comparable values (tuples as lists, sorted keys)."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(cfg.items())}
 
 
 def _uses_quick_gelu(model: nn.Module) -> bool:
@@ -546,16 +556,19 @@ class FrozenCLIP(nn.Module):
 
     @property
     def identity(self) -> dict:
-        """What a learned prompt depends on: ``arch``, ``quick_gelu``, ``weights`` (the
-        fingerprint of :func:`weights_fingerprint`) and, for the messages, ``pretrained``.
+        """Everything that changes CLIP's features, which learned prompts and features depend
+        on: ``arch``, ``quick_gelu``, ``weights`` (the fingerprint of
+        :func:`weights_fingerprint`), ``normalize`` and ``preprocess`` (image size, resize mode,
+        interpolation, mean/std: from the arch or a tag's weights); and, for the messages,
+        ``pretrained``. Not in it: the run's precision (autocast), a setting of each run.
         Stage checkpoints record it; :func:`check_clip_identity` compares two."""
         return dict(arch=self.arch, quick_gelu=self.quick_gelu,
-                    weights=self.weights_fingerprint, pretrained=self.pretrained)
+                    weights=self.weights_fingerprint, normalize=self.normalize,
+                    preprocess=_plain_preprocess(self.preprocess_cfg), pretrained=self.pretrained)
 
     def describe(self) -> dict:
         """Architecture, activation, weights and preprocessing, as JSON-ready values."""
-        pp = {k: (list(v) if isinstance(v, tuple) else v)
-              for k, v in self.preprocess_cfg.items()}
+        pp = _plain_preprocess(self.preprocess_cfg)
         return dict(self.identity, weights_file=self.weights_file,
                     activation='QuickGELU' if self.quick_gelu else 'GELU',
                     logit_scale=round(float(self.logit_scale), 4), image_size=self.image_size,

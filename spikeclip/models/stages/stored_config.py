@@ -22,9 +22,19 @@ names and non-string types are refused with a :class:`CheckpointError` that name
 the field, e.g. ``meta.spikeclip.model.refiner.type``. A component of your own must be imported
 (``custom_imports``) before a checkpoint that uses it is loaded.
 
+Before that walk, :func:`check_stored_limits` bounds the config iteratively (a few pickled bytes of
+shared references, ``x = [x, x]`` 40 levels deep, are 2**40 paths): at most :data:`MAX_NODES`
+values, :data:`MAX_DEPTH` levels and :data:`MAX_STR` characters a string, string keys only. Fields
+that would read a file or format for long take one shape only: ``class_names`` and
+``prompt_names`` a list of strings (a string there names a file or a packaged list; the user's
+own config and ``--cfg-options`` still may), ``prompt_template`` a string of at most
+:data:`MAX_TEMPLATE` characters with exactly one bare ``{}`` (a format spec such as
+``'{:>200000000}'`` would build a huge string per class).
+
 The frozen CLIP's ``pretrained`` may name a weight file: new checkpoints store it absolute
 (:func:`absolute_paths`); a relative one (older checkpoints, or written by hand) is resolved
-against the checkpoint's folder, then the current directory, and a missing one is an error that
+against the checkpoint's folder, then the current directory (``~`` is never expanded: a stored
+path starting with it is refused), and a missing one is an error that
 says where the path came from and how to point it elsewhere (``--cfg-options
 model.clip.pretrained=...``). It may also name an open_clip tag (``'openai'``) whose weights
 open_clip downloads when they are not cached. :func:`spikeclip.utils.env.offline`
