@@ -54,8 +54,9 @@ def write_tiny_uhsr(root: str, num_files: int, num_classes: int, size: int = 24,
     return root
 
 
-def save_tiny_clip_archive(path: str, seed: int = 0, quick_gelu: bool = True) -> str:
-    """Random ``'spikeclip-tiny'`` weights as a TorchScript archive shaped like OpenAI's.
+def save_tiny_clip_archive(path: str, seed: int = 0, quick_gelu: bool = True,
+                           arch: Optional[str] = None) -> str:
+    """Random ``'spikeclip-tiny'`` (or ``arch``) weights as a TorchScript archive like OpenAI's.
 
     OpenAI's ``clip.load`` files (``~/.cache/clip/ViT-B-32.pt``) are TorchScript archives of a
     QuickGELU model with float16 weights and three non-weight entries (``input_resolution``,
@@ -66,6 +67,8 @@ def save_tiny_clip_archive(path: str, seed: int = 0, quick_gelu: bool = True) ->
         path (str): Destination ``.pt`` file.
         seed (int): Seed of the random weights. Defaults to 0.
         quick_gelu (bool): The activation of the traced model. Defaults to True (OpenAI's).
+        arch (str, optional): Another (small) open_clip architecture. Defaults to
+            ``'spikeclip-tiny'``.
 
     Returns:
         str: ``path``.
@@ -77,7 +80,7 @@ def save_tiny_clip_archive(path: str, seed: int = 0, quick_gelu: bool = True) ->
     from .utils.atomic import atomic_write_bytes
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = open_clip.create_model(TINY_ARCH, pretrained=None,
+        model = open_clip.create_model(arch or TINY_ARCH, pretrained=None,
                                        force_quick_gelu=quick_gelu).eval()
     size = model.visual.image_size
     size = size if isinstance(size, int) else size[0]

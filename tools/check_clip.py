@@ -10,9 +10,8 @@ and where to put it.
 import argparse
 import sys
 
-from mmengine.config import DictAction
-
 from spikeclip.benchmarks.clip import DEFAULT_CONFIG, check_clip, format_report
+from spikeclip.engine.cfg_options import DictAction
 from spikeclip.utils.atomic import atomic_write_json
 from spikeclip.utils.errors import SpikeCLIPError
 

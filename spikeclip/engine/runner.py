@@ -1,5 +1,4 @@
 """Config loading and Runner construction shared by tools/train.py, tools/test.py and tests."""
-import argparse
 import ast
 import contextlib
 import difflib
@@ -15,7 +14,6 @@ import uuid
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
-from mmengine.config import DictAction as _MMEngineDictAction
 from mmengine.logging import print_log
 from mmengine.registry import Registry
 from mmengine.runner import Runner
@@ -25,19 +23,8 @@ from ..utils.build_errors import explain_build_errors
 from ..utils.checkpoint import load_checkpoint_file, weights_mismatch
 from ..utils.errors import CheckpointError, ConfigError
 from ..utils.paths import ensure_output_dir
+from .cfg_options import DictAction  # noqa: F401  (the tools' --cfg-options action)
 from .patches import install_patches
-
-
-class DictAction(_MMEngineDictAction):
-    """MMEngine's ``--cfg-options`` action, with a usage error (not a traceback) for an item that
-    is not ``key=value``."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        bad = [v for v in values if '=' not in v or v.startswith('=')]
-        if bad:
-            raise argparse.ArgumentError(self, f'{", ".join(map(repr, bad))}: expected '
-                                         'key=value (e.g. train_cfg.max_epochs=20)')
-        super().__call__(parser, namespace, values, option_string)
 
 
 def _syntax_error_file(path: str, seen: Optional[set] = None) -> Optional[Tuple[str, SyntaxError]]:

@@ -10,6 +10,7 @@ MMEngine's ``HistoryBuffer.__getstate__`` also pickles its default statistics fu
 :func:`spikeclip.engine.patches.install_patches` makes the buffers pickle without those defaults
 (``__setstate__`` restores them anyway).
 """
+import warnings
 from typing import Any, Dict, Optional
 
 import numpy as np
@@ -50,6 +51,8 @@ def _load_failure(error: Exception) -> str:
     if found:
         return (f'it holds {found.group(1)}, which is neither a tensor nor plain data (a pickle '
                 'that can run code); refused')
+    if 'TorchScript' in text:
+        return 'it is a TorchScript archive (a program), not a checkpoint; refused'
     if 'Unsupported operand' in text or 'WeightsUnpickler' in text:
         return 'it is not a PyTorch checkpoint, or it is corrupt (unreadable pickle data)'
     if 'PytorchStreamReader' in text or isinstance(error, EOFError):
@@ -59,37 +62,95 @@ def _load_failure(error: Exception) -> str:
     return f'{type(error).__name__}: {kept[0] if kept else "unreadable"}'
 
 
-def download_checkpoint(url: str) -> str:
-    """The local copy of a checkpoint URL, downloaded into torch's hub cache on first use.
-
-    The cached file is named after a hash of the URL and the URL's file name, so two URLs never
-    share a copy; the download goes to a temporary file renamed into place (torch's
-    ``download_url_to_file``), so a killed download never leaves a half file to be loaded.
-
-    Raises:
-        CheckpointError: Downloads are off (:func:`~spikeclip.utils.env.offline`) or the download
-            failed.
-    """
+def _url_cache_path(url: str) -> str:
+    """Where the checkpoint of ``url`` is kept in torch's hub cache (``<hash>_<name>``)."""
     import hashlib
     import os
-    import sys
     from urllib.parse import urlparse
+    name = os.path.basename(urlparse(url).path) or 'checkpoint.pth'
+    return os.path.join(torch.hub.get_dir(), 'checkpoints',
+                        f'{hashlib.sha256(url.encode()).hexdigest()[:12]}_{name}')
+
+
+def _download_and_load(url: str, map_location) -> Dict[str, Any]:
+    """Download ``url`` into a private temporary folder, load it, and only then move it to its
+    cache name (:func:`_url_cache_path`).
+
+    A file that does not load as a checkpoint is deleted: it never stays in the cache under a
+    name that can be predicted from the URL, where a second checkpoint's stored config could
+    name it (issue 21: two URLs, the first one a TorchScript archive refused here).
+
+    Raises:
+        CheckpointError: Downloads are off (:func:`~spikeclip.utils.env.offline`), the download
+            failed, or the file does not load safely.
+    """
+    import os
+    import shutil
+    import sys
+    import tempfile
 
     from .env import OFFLINE_ENV, offline
     if offline():
         raise CheckpointError(f'{url}: downloads are off ({OFFLINE_ENV}=1 / --offline); download '
                               'the checkpoint elsewhere and give its local path')
-    name = os.path.basename(urlparse(url).path) or 'checkpoint.pth'
-    folder = os.path.join(torch.hub.get_dir(), 'checkpoints')
-    dest = os.path.join(folder, f'{hashlib.sha256(url.encode()).hexdigest()[:12]}_{name}')
-    if not os.path.isfile(dest):
-        os.makedirs(folder, exist_ok=True)
+    dest = _url_cache_path(url)
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    staging = tempfile.mkdtemp(prefix='.spikeclip-download-', dir=os.path.dirname(dest))
+    try:
+        tmp = os.path.join(staging, os.path.basename(dest))
         print(f'Downloading {url} to {dest}', file=sys.stderr)
         try:
-            torch.hub.download_url_to_file(url, dest, progress=sys.stderr.isatty())
+            torch.hub.download_url_to_file(url, tmp, progress=sys.stderr.isatty())
         except Exception as e:  # URLError, HTTPError, OSError, ...
             raise CheckpointError(f'{url}: download failed ({type(e).__name__}: {e})') from e
+        try:
+            ckpt = _load_local(tmp, map_location)
+        except CheckpointError as e:
+            why = str(e).replace(f'checkpoint {tmp!r}', 'the download')
+            raise CheckpointError(f'{url}: {why}; it is deleted, not cached') from None
+        os.replace(tmp, dest)
+        return ckpt
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def download_checkpoint(url: str) -> str:
+    """The local copy of a checkpoint URL in torch's hub cache, downloaded on first use.
+
+    The cached file is named after a hash of the URL and the URL's file name, so two URLs never
+    share a copy; a download is moved there only once it has loaded with ``weights_only=True``
+    (:func:`_download_and_load`), so a killed download never leaves a half file, and a file
+    refused as a checkpoint never stays.
+
+    Raises:
+        CheckpointError: Downloads are off, the download failed, or the file is not a
+            checkpoint that loads safely.
+    """
+    import os
+    dest = _url_cache_path(url)
+    if not os.path.isfile(dest):
+        _download_and_load(url, 'cpu')
     return dest
+
+
+def _load_local(path: str, map_location) -> Dict[str, Any]:
+    import os
+    if not os.path.isfile(path):
+        what = 'is a directory, not a file' if os.path.isdir(path) else 'does not exist'
+        raise CheckpointError(f'checkpoint {path!r} {what}')
+    if os.path.getsize(path) == 0:
+        raise CheckpointError(f'checkpoint {path!r} is empty (0 bytes)')
+    register_safe_globals()
+    try:
+        with warnings.catch_warnings():  # torch's notice on TorchScript archives: refused below
+            warnings.filterwarnings('ignore', message='.*looks like a TorchScript archive')
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+        raise CheckpointError(f'checkpoint {path!r} could not be loaded safely '
+                              f'(weights_only=True): {_load_failure(e)}') from e
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f'checkpoint {path!r} holds a {type(ckpt).__name__}, not a dict')
+    return ckpt
 
 
 def load_checkpoint_file(path: str, map_location: str = 'cpu') -> Dict[str, Any]:
@@ -98,7 +159,7 @@ def load_checkpoint_file(path: str, map_location: str = 'cpu') -> Dict[str, Any]
     Args:
         path (str): Checkpoint file, ``pretrained:<name>`` (a model shipped in the package,
             :mod:`spikeclip.pretrained`), or an ``http(s)://`` URL (downloaded once into torch's
-            hub cache by :func:`download_checkpoint`, then loaded like a local file).
+            hub cache, kept there only when it loads: :func:`download_checkpoint`).
         map_location (str): Device to map tensors to. Defaults to ``'cpu'``.
 
     Returns:
@@ -112,21 +173,11 @@ def load_checkpoint_file(path: str, map_location: str = 'cpu') -> Dict[str, Any]
     from ..pretrained import resolve_checkpoint
     path = resolve_checkpoint(path)
     if isinstance(path, str) and path.startswith(URL_PREFIXES):
-        path = download_checkpoint(path)
-    if not os.path.isfile(path):
-        what = 'is a directory, not a file' if os.path.isdir(path) else 'does not exist'
-        raise CheckpointError(f'checkpoint {path!r} {what}')
-    if os.path.getsize(path) == 0:
-        raise CheckpointError(f'checkpoint {path!r} is empty (0 bytes)')
-    register_safe_globals()
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
-        raise CheckpointError(f'checkpoint {path!r} could not be loaded safely '
-                              f'(weights_only=True): {_load_failure(e)}') from e
-    if not isinstance(ckpt, dict):
-        raise CheckpointError(f'checkpoint {path!r} holds a {type(ckpt).__name__}, not a dict')
-    return ckpt
+        cached = _url_cache_path(path)
+        if not os.path.isfile(cached):
+            return _download_and_load(path, map_location)
+        path = cached
+    return _load_local(path, map_location)
 
 
 def weights_mismatch(source: str, target: str, error: RuntimeError) -> CheckpointError:

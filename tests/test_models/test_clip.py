@@ -313,6 +313,41 @@ def test_official_grey_normalisation_option(tiny_clip_path):
         FrozenCLIP('spikeclip-tiny', tiny_clip_path, normalize='luma')
 
 
+def test_identity_covers_normalisation_and_preprocessing(tiny_clip_path, tmp_path):
+    # Issue 18: the identity left out normalize, so a model rebuilt with
+    # model.clip.normalize=grey was accepted and its learned prompts silently lost accuracy.
+    from spikeclip.apis import init_model
+    from spikeclip.models.clip.frozen_clip import check_clip_identity
+    from spikeclip.models.stages.checkpoint_meta import save_model_file, stage_meta
+    plain = FrozenCLIP('spikeclip-tiny', tiny_clip_path)
+    grey = FrozenCLIP('spikeclip-tiny', tiny_clip_path, normalize='grey')
+    assert plain.identity['normalize'] == 'per_channel' and grey.identity['normalize'] == 'grey'
+    assert plain.identity['preprocess'] == dict(
+        fill_color=0, interpolation='bicubic', mean=[0.48145466, 0.4578275, 0.40821073],
+        mode='RGB', resize_mode='shortest', size=64, std=[0.26862954, 0.26130258, 0.27577711])
+    with pytest.raises(CheckpointError, match=r"another CLIP.*normalize='grey' vs 'per_channel'"):
+        check_clip_identity(plain.identity, grey.identity, 'stage 3', 'prompt.pth')
+    resized = dict(plain.identity, preprocess=dict(plain.identity['preprocess'],
+                                                   resize_mode='squash'))
+    with pytest.raises(CheckpointError, match=r"another CLIP.*preprocess=.*'resize_mode': "
+                                              r"'shortest'.*vs.*'squash'"):
+        check_clip_identity(resized, plain.identity, 'stage 3', 'prompt.pth')
+    # Identities of older checkpoints do not record them: nothing to compare.
+    old = {k: plain.identity[k] for k in ('arch', 'quick_gelu', 'weights', 'pretrained')}
+    check_clip_identity(old, grey.identity, 'stage 3', 'prompt.pth')
+    # A model rebuilt from its checkpoint with model.clip.normalize=grey is refused.
+    model = MODELS.build(dict(type='CoarseModel', encoder=dict(type='TFP'),
+                              class_names=['cat', 'dog'],
+                              clip=dict(type='FrozenCLIP', arch='spikeclip-tiny',
+                                        pretrained=tiny_clip_path)))
+    ckpt = str(tmp_path / 'coarse.pth')
+    save_model_file(ckpt, model.state_dict(), stage_meta('coarse', model.export_cfg(),
+                                                         model.class_names))
+    assert init_model(ckpt, device='cpu').clip.normalize == 'per_channel'
+    with pytest.raises(CheckpointError, match=r"CoarseModel uses another CLIP.*normalize='grey'"):
+        init_model(ckpt, device='cpu', cfg_options={'model.clip.normalize': 'grey'})
+
+
 @pytest.fixture(scope='module')
 def clip100(tiny_clip_path, tmp_path_factory):
     """The tiny CLIP with OpenAI's logit scale (100), where bf16 rounding matters."""

@@ -126,6 +126,16 @@ def test_refine_refuses_a_clip_other_than_the_prompts_one(trained_stages, tiny_c
     with DefaultScope.overwrite_default_scope('spikeclip'), \
             pytest.raises(CheckpointError, match='another CLIP'):
         MODELS.build(cfg)
+    # So is another normalisation (issue 18: model.clip.normalize=grey was accepted silently).
+    with pytest.raises(CheckpointError, match="another CLIP.*normalize='grey' vs 'per_channel'"):
+        RefineModel(refiner=refiner, prompt_checkpoint=trained_stages['prompt'],
+                    clip=dict(type='FrozenCLIP', arch='spikeclip-tiny',
+                              pretrained=tiny_clip_file, normalize='grey'))
+    cfg = load_checkpoint_file(trained_stages['combined'])['meta']['spikeclip']['model']
+    cfg = dict(cfg, clip=dict(cfg['clip'], normalize='grey'))
+    with DefaultScope.overwrite_default_scope('spikeclip'), \
+            pytest.raises(CheckpointError, match="normalize='grey' vs 'per_channel'"):
+        MODELS.build(cfg)
 
 
 def _tiny_npz_model(tiny_clip_file, classify_crop):

@@ -239,6 +239,26 @@ def test_http_checkpoints_load_through_the_safe_loader(trained_stages, spikes, h
         'the checkpoint elsewhere and give its local path')
 
 
+def test_a_refused_download_does_not_stay_in_the_hub_cache(http_folder, tmp_path, monkeypatch):
+    # Issue 21: the archive of a first URL, refused as a checkpoint, stayed in torch's hub cache
+    # under a name predictable from the URL, for a second checkpoint's stored config to name.
+    from spikeclip.testing import save_tiny_clip_archive
+    from spikeclip.utils.checkpoint import _url_cache_path
+    folder, url = http_folder
+    save_tiny_clip_archive(str(folder / 'ViT-B-32.pt'))
+    torch.save(dict(state_dict={}), folder / 'ok.pth')
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    monkeypatch.delenv('SPIKECLIP_OFFLINE', raising=False)
+    with pytest.raises(CheckpointError, match=rf'{url}/ViT-B-32\.pt: the download could not be '
+                                              r'loaded safely.*deleted, not cached'):
+        load_checkpoint_file(f'{url}/ViT-B-32.pt')
+    cache = tmp_path / 'torch_home' / 'hub' / 'checkpoints'
+    assert not os.path.exists(_url_cache_path(f'{url}/ViT-B-32.pt'))
+    assert os.listdir(cache) == []  # nor under another name
+    assert load_checkpoint_file(f'{url}/ok.pth') == dict(state_dict={})
+    assert os.listdir(cache) == [osp.basename(_url_cache_path(f'{url}/ok.pth'))]
+
+
 def test_python_api_refuses_it_too(trained_stages, tmp_path):
     from spikeclip.apis import init_model
     marker = tmp_path / 'pwned'

@@ -36,6 +36,7 @@ from spikeclip.utils.checkpoint import load_weights
 from spikeclip.utils.errors import CheckpointError, ConfigError
 
 from . import tiny  # noqa: F401  (registers the 'spikeclip-tiny' architecture)
+from .torchscript_archive import read_archive_weights
 
 _WEIGHT_SUFFIXES = ('.pt', '.pth', '.bin', '.safetensors', '.ckpt')
 _PREPROCESS_KEYS = ('mean', 'std', 'interpolation', 'resize_mode')
@@ -228,35 +229,29 @@ def is_torchscript_archive(path: str) -> bool:
 def read_torchscript_weights(path: str) -> Tuple[Dict[str, Tensor], Optional[bool]]:
     """The weights of a TorchScript CLIP archive and whether its model uses QuickGELU.
 
-    Safety: ``torch.load(weights_only=True)`` cannot read TorchScript archives at all, so they
-    go through ``torch.jit.load``. That resolves no Python globals and imports nothing: the
-    archive's pickles are read by TorchScript's own unpickler, which only builds TorchScript
-    types, and its code is TorchScript, compiled and run by the TorchScript interpreter, not
-    Python, so no Python code from the file runs. It is still a larger surface than
-    ``weights_only`` (a module's TorchScript ``__setstate__`` runs while loading, and the C++
-    deserialiser has had memory-safety bugs), so this path is taken only for files that are
-    TorchScript archives, only ``state_dict()`` is read from the result (its ``forward`` never
-    runs), and the named ``'openai'`` tag's cached archive is accepted only after open_clip has
-    matched its SHA-256 against the one in OpenAI's URL. As with any model file, load archives
-    from sources you trust.
+    Safety: the archive is never executed. ``torch.jit.load`` would run the archive's
+    TorchScript ``__setstate__`` methods while loading, and TorchScript can write files, so an
+    archive named by a checkpoint's stored config could write anywhere the user can. The
+    archive is read as data instead (:func:`~.torchscript_archive.read_archive_weights`): its
+    ``data.pkl`` with an unpickler that resolves only tensor rebuilding and maps every
+    TorchScript class to an inert placeholder recording its attributes, its tensors from the
+    archive's uncompressed members with sizes checked, and which attributes are parameters and
+    buffers from its code's ``__parameters__``/``__buffers__`` declarations, read as text, never
+    run. A class that pickles a custom state or defines ``__setstate__`` is refused. The result
+    equals ``torch.jit.load(path).state_dict()`` without the non-weight entries of OpenAI's
+    archives (``input_resolution``, ``context_length``, ``vocab_size``).
 
     Returns:
         tuple: ``(state dict, quick_gelu)``, ``quick_gelu`` True/False when the archive's
         modules name their activation (``QuickGELU`` in OpenAI's), None when they do not.
 
     Raises:
-        CheckpointError: The archive does not load.
+        CheckpointError: The archive is not readable, or holds anything but modules and
+            tensors.
     """
-    try:
-        with warnings.catch_warnings():  # torch.jit.load's deprecation notice: not the user's
-            warnings.simplefilter('ignore', FutureWarning)
-            archive = torch.jit.load(path, map_location='cpu')
-    except Exception as e:  # RuntimeError and friends from the TorchScript deserialiser
-        raise CheckpointError(f'{path}: not a loadable TorchScript archive ({type(e).__name__}: '
-                              f'{str(e).splitlines()[0] if str(e) else ""})') from e
-    names = {getattr(m, 'original_name', '') for m in archive.modules()}
+    state, names = read_archive_weights(path)
     quick_gelu = True if 'QuickGELU' in names else False if 'GELU' in names else None
-    state = {k: v for k, v in archive.state_dict().items() if k not in _OPENAI_ARCHIVE_EXTRAS}
+    state = {k: v for k, v in state.items() if k not in _OPENAI_ARCHIVE_EXTRAS}
     return state, quick_gelu
 
 
@@ -320,8 +315,9 @@ def check_clip_identity(expected: Optional[dict], actual: dict, where: str,
         source (str): The checkpoint the expectation comes from.
 
     Raises:
-        CheckpointError: Another architecture, activation or set of weights; every difference
-            is named.
+        CheckpointError: Another architecture, activation, set of weights, normalisation or
+            preprocessing (the last two where ``expected`` records them); every difference is
+            named.
     """
     if not expected:
         print_log(f'{source} does not record which CLIP its prompts were learned with (written '
@@ -336,6 +332,10 @@ def check_clip_identity(expected: Optional[dict], actual: dict, where: str,
     if expected.get('weights') != actual['weights']:
         diffs.append(f'weights {actual["weights"]} (pretrained={actual.get("pretrained")!r}) vs '
                      f'{expected.get("weights")} (pretrained={expected.get("pretrained")!r})')
+    # Recorded since identities cover every feature setting; older identities lack them.
+    for key in ('normalize', 'preprocess'):
+        if key in expected and expected[key] != actual.get(key):
+            diffs.append(f'{key}={actual.get(key)!r} vs {expected[key]!r}')
     if diffs:
         raise CheckpointError(
             f'{where} uses another CLIP than the one {source} was trained with: '
@@ -378,6 +378,11 @@ def _check_arch(arch: str) -> str:
             f'unknown CLIP arch {arch!r}; open_clip knows {len(available)} archs, e.g. {some} '
             f'(full list: open_clip.list_models())')
     return name
+
+
+def _plain_preprocess(cfg: dict) -> dict:
+    """A preprocessing config as plain, comparable values (tuples as lists, sorted keys)."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in sorted(cfg.items())}
 
 
 def _uses_quick_gelu(model: nn.Module) -> bool:
@@ -551,16 +556,19 @@ class FrozenCLIP(nn.Module):
 
     @property
     def identity(self) -> dict:
-        """What a learned prompt depends on: ``arch``, ``quick_gelu``, ``weights`` (the
-        fingerprint of :func:`weights_fingerprint`) and, for the messages, ``pretrained``.
+        """Everything that changes CLIP's features, which learned prompts and features depend
+        on: ``arch``, ``quick_gelu``, ``weights`` (the fingerprint of
+        :func:`weights_fingerprint`), ``normalize`` and ``preprocess`` (image size, resize mode,
+        interpolation, mean/std: from the arch or a tag's weights); and, for the messages,
+        ``pretrained``. Not in it: the run's precision (autocast), a setting of each run.
         Stage checkpoints record it; :func:`check_clip_identity` compares two."""
         return dict(arch=self.arch, quick_gelu=self.quick_gelu,
-                    weights=self.weights_fingerprint, pretrained=self.pretrained)
+                    weights=self.weights_fingerprint, normalize=self.normalize,
+                    preprocess=_plain_preprocess(self.preprocess_cfg), pretrained=self.pretrained)
 
     def describe(self) -> dict:
         """Architecture, activation, weights and preprocessing, as JSON-ready values."""
-        pp = {k: (list(v) if isinstance(v, tuple) else v)
-              for k, v in self.preprocess_cfg.items()}
+        pp = _plain_preprocess(self.preprocess_cfg)
         return dict(self.identity, weights_file=self.weights_file,
                     activation='QuickGELU' if self.quick_gelu else 'GELU',
                     logit_scale=round(float(self.logit_scale), 4), image_size=self.image_size,

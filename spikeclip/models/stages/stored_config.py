@@ -23,9 +23,19 @@ names and non-string types are refused with a :class:`CheckpointError` that name
 the field, e.g. ``meta.spikeclip.model.refiner.type``. A component of your own must be imported
 (``custom_imports``) before a checkpoint that uses it is loaded.
 
+Before that walk, :func:`check_stored_limits` bounds the config iteratively (a few pickled bytes of
+shared references, ``x = [x, x]`` 40 levels deep, are 2**40 paths): at most :data:`MAX_NODES`
+values, :data:`MAX_DEPTH` levels and :data:`MAX_STR` characters a string, string keys only. Fields
+that would read a file or format for long take one shape only: ``class_names`` and
+``prompt_names`` a list of strings (a string there names a file or a packaged list; the user's
+own config and ``--cfg-options`` still may), ``prompt_template`` a string of at most
+:data:`MAX_TEMPLATE` characters with exactly one bare ``{}`` (a format spec such as
+``'{:>200000000}'`` would build a huge string per class).
+
 The frozen CLIP's ``pretrained`` may name a weight file: new checkpoints store it absolute
 (:func:`absolute_paths`); a relative one (older checkpoints, or written by hand) is resolved
-against the checkpoint's folder, then the current directory, and a missing one is an error that
+against the checkpoint's folder, then the current directory (``~`` is never expanded: a stored
+path starting with it is refused), and a missing one is an error that
 says where the path came from and how to point it elsewhere (``--cfg-options
 model.clip.pretrained=...``). It may also name an open_clip tag (``'openai'``) whose weights
 open_clip downloads when they are not cached. :func:`spikeclip.utils.env.offline`
@@ -50,6 +60,15 @@ ROOT_FIELD = 'meta.spikeclip.model'
 _CLIP_DEFAULT_PRETRAINED = 'openai'
 _PLAIN_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*\Z')
 _PLAIN_TYPES = (str, int, float, bool, type(None))
+# Bounds of a stored config: far above what the stage models store (a few hundred values, depth
+# under 10), far below what makes the check slow (shared references visited once per path).
+MAX_NODES = 100_000
+MAX_DEPTH = 32
+MAX_STR = 4096
+MAX_TEMPLATE = 256
+# Fields that take names: lists of strings only in a stored config (a string names a file or a
+# packaged list, and a stored config may come from anyone; the user's own config still may).
+_NAME_LIST_FIELDS = ('class_names', 'prompt_names')
 # Stored fields that name earlier-stage checkpoints: exported configs replace them with the
 # configs of the parts those checkpoints held, so a stored config never has them.
 _CHECKPOINT_FIELDS = ('coarse_checkpoint', 'prompt_checkpoint')
@@ -97,6 +116,63 @@ def _registered_names(registry, base) -> list:
 
 def _refuse(source: str, where: str, what: str) -> CheckpointError:
     return CheckpointError(f'{source}: {where} {what}; refusing to build anything from this file')
+
+
+def _check_field(key: str, value: Any, source: str, where: str) -> None:
+    """The fields a stored config may only hold in one shape (module doc)."""
+    if key in _NAME_LIST_FIELDS and value is not None:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise _refuse(source, where, f'is a {type(value).__name__}; a stored config takes '
+                          'names as a list of strings only (a file or a named list can be given '
+                          f'by your own config or --cfg-options {_option(where)}=...)')
+    elif key == 'prompt_template' and value is not None:
+        if not isinstance(value, str) or len(value) > MAX_TEMPLATE or value.count('{}') != 1 \
+                or '{' in value.replace('{}', '') or '}' in value.replace('{}', ''):
+            raise _refuse(source, where, f'must be a string of at most {MAX_TEMPLATE} characters '
+                          'with exactly one bare {} (where the class name goes) and no other '
+                          'braces')
+
+
+def check_stored_limits(cfg: Any, source: str, where: str = ROOT_FIELD) -> None:
+    """Bound a stored config before it is walked: at most :data:`MAX_NODES` values (a value
+    reached through several shared references counts each time), :data:`MAX_DEPTH` levels,
+    :data:`MAX_STR` characters a string; string keys only; names and prompt templates in the
+    shapes of :func:`_check_field`. Iterative, so that no input recurses or runs long.
+
+    Raises:
+        CheckpointError: Naming ``source`` and the field path where a bound is passed.
+    """
+    todo, visited = [(cfg, where, 0)], 0
+    while todo:
+        value, field, depth = todo.pop()
+        visited += 1
+        if visited > MAX_NODES:
+            raise _refuse(source, where, f'has more than {MAX_NODES} values (counting shared '
+                          f'references each time; still going at {field})')
+        if depth > MAX_DEPTH:
+            raise _refuse(source, field, f'is nested more than {MAX_DEPTH} levels deep')
+        if isinstance(value, str) and len(value) > MAX_STR:
+            raise _refuse(source, field, f'is a string of {len(value)} characters (more than '
+                          f'{MAX_STR})')
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise _refuse(source, field, f'has a key of type {type(key).__name__} '
+                                  f'({_short(key)})')
+                if len(key) > MAX_STR:
+                    raise _refuse(source, field, f'has a key of {len(key)} characters')
+                _check_field(key, item, source, f'{field}.{key}')
+                todo.append((item, f'{field}.{key}', depth + 1))
+        elif isinstance(value, (list, tuple)):
+            if visited + len(value) > MAX_NODES:
+                raise _refuse(source, field, f'has more than {MAX_NODES} values')
+            todo.extend((item, f'{field}.{i}', depth + 1) for i, item in enumerate(value))
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, (int, float, bool, type(None))) else \
+        type(value).__name__
+    return text if len(text) <= 40 else text[:37] + '...'
 
 
 def _check_plain(value: Any, source: str, where: str) -> None:
@@ -163,9 +239,11 @@ def check_stored_model_cfg(cfg: Any, source: str, where: str = ROOT_FIELD) -> No
 
     Raises:
         CheckpointError: A type that is not a plain name registered for its field, a ``type`` or
-            ``_scope_`` where nothing is built, or a value that is not plain config data.
+            ``_scope_`` where nothing is built, a value that is not plain config data, or a
+            bound of :func:`check_stored_limits` passed.
     """
     from .base import StageModel
+    check_stored_limits(cfg, source, where)
     kinds = _component_kinds()
     _check_type(cfg, (MODELS, StageModel, 'stage model'), source, where)
     for key, value in cfg.items():
@@ -238,10 +316,16 @@ def _resolve_file(path: str, checkpoint: str, where: str) -> str:
     checkpoint's folder, then the current directory (checkpoints written before paths were
     stored absolute name them relative to the directory training ran in).
 
+    ``~`` is never expanded: a stored path names no file in the user's home through it.
+
     Raises:
-        CheckpointError: The file exists in none of those places.
+        CheckpointError: The file exists in none of those places, or the path starts with ``~``.
     """
-    path = osp.expanduser(path)
+    if path.startswith('~'):
+        raise CheckpointError(
+            f'{checkpoint}: {where}={path!r} starts with ~, which is not expanded in a path '
+            f'stored in a checkpoint; point it at the file with --cfg-options '
+            f'{_option(where)}=/path/to/file')
     if osp.isabs(path):
         if osp.isfile(path):
             return path
