@@ -16,7 +16,14 @@ from .dat import (
     write_dat,
 )
 from .npz import SpikeRecord, npz_num_frames, read_npz, write_npz
-from .stream import PAD_MODES, SpikeReader, WindowStream, valid_centres, window_indices
+from .stream import (
+    PAD_MODES,
+    SpikeReader,
+    WindowStream,
+    blind_spot_indices,
+    valid_centres,
+    window_indices,
+)
 
 
 def read_spikes(path: str,
@@ -53,8 +60,8 @@ def window_bounds(num_frames: int, window: Optional[int], center: Optional[int] 
 
 __all__ = [
     'DEFAULT_HEIGHT', 'DEFAULT_WIDTH', 'MAX_SIDE', 'PAD_MODES', 'SpikeReader', 'SpikeRecord',
-    'WindowStream', 'check_frame_size', 'check_regular_file', 'check_spike_array',
-    'dat_num_frames', 'decode_frames', 'encode_frames', 'frame_bytes', 'npz_num_frames',
-    'read_dat', 'read_npz', 'read_spikes', 'valid_centres', 'window_bounds', 'window_indices',
-    'write_dat', 'write_npz'
+    'WindowStream', 'blind_spot_indices', 'check_frame_size', 'check_regular_file',
+    'check_spike_array', 'dat_num_frames', 'decode_frames', 'encode_frames', 'frame_bytes',
+    'npz_num_frames', 'read_dat', 'read_npz', 'read_spikes', 'valid_centres', 'window_bounds',
+    'window_indices', 'write_dat', 'write_npz'
 ]

@@ -4,7 +4,14 @@ from typing import List, Optional, Sequence, Union
 import torch
 
 from ...registry import ENCODERS, MODELS
-from .base import StageModel, attach_predictions, build_losses, class_probs, stack_field
+from .base import (
+    StageModel,
+    attach_predictions,
+    build_losses,
+    class_probs,
+    context_spikes,
+    stack_field,
+)
 
 
 @MODELS.register_module()
@@ -69,7 +76,8 @@ class CoarseModel(StageModel):
     def loss_context(self, inputs: torch.Tensor, data_samples: Optional[list]) -> dict:
         return dict(pred=self.encoder(inputs), target=stack_field(data_samples, 'gt_img'),
                     spikes=inputs, labels=stack_field(data_samples, 'gt_label'), clip=self.clip,
-                    class_features=self.class_features)
+                    class_features=self.class_features,
+                    context_spikes=context_spikes(data_samples, inputs), reconstruct=self.encoder)
 
     def predict(self, inputs: torch.Tensor, data_samples: Optional[list] = None) -> list:
         """Data samples with ``pred_img`` (and ``pred_score`` where CLIP and class names are
