@@ -12,10 +12,8 @@ from spikeclip.apis import init_model
 from spikeclip.apis.video import iter_frames
 from spikeclip.engine import load_config
 from spikeclip.fileio import write_dat
-from spikeclip.models.stages import CoarseModel
-from spikeclip.models.stages.checkpoint_meta import save_model_file, stage_meta
 from spikeclip.simulation import simulate_spikes
-from spikeclip.testing import REPO_ROOT
+from spikeclip.testing import REPO_ROOT, save_miscalibrated_coarse, tiny_adapt_options
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'adapt_real.py')
 H, W, GAIN = 32, 48, 0.4
@@ -45,32 +43,6 @@ def camera(tmp_path_factory):
     return str(root), rates
 
 
-def miscalibrated(path: str) -> str:
-    """A small MotionUNet stage-1 checkpoint that outputs 0.6 x the 9-frame spike rate."""
-    torch.manual_seed(0)
-    model = CoarseModel(encoder=dict(type='MotionUNet', window=9, channels=(8, 16),
-                                     init_gain=0.6),
-                        data_preprocessor=dict(type='SpikeDataPreprocessor', window=9))
-    save_model_file(path, model.state_dict(), stage_meta('coarse', model.export_cfg()))
-    return path
-
-
-def tiny_options(start: str, work_dir: str) -> list:
-    opts = dict(work_dir=work_dir, **{
-        'model.coarse_checkpoint': start, 'model.losses.1.teacher': start,
-        'model.losses.0.window': 9, 'model.losses.0.held_out': 4, 'model.losses.0.guard': 2,
-        'optim_wrapper.optimizer.lr': 3e-3, 'train_cfg.max_epochs': 3,
-        'default_hooks.logger.interval': 4})
-    for loader, n in (('train_dataloader', 64), ('val_dataloader', 16)):
-        opts.update({f'{loader}.dataset.{k}': v for k, v in dict(
-            window=9, context=8, crop_size=32, num_samples=n, height=H, width=W).items()})
-        opts.update({f'{loader}.num_workers': 0, f'{loader}.persistent_workers': False,
-                     f'{loader}.batch_size': 8})
-    opts.update({'val_dataloader.dataset.blind_spot.held_out': 4,
-                 'val_dataloader.dataset.blind_spot.guard': 2})
-    return [f'{k}={v}' for k, v in opts.items()]
-
-
 def rate_error(model, camera) -> float:
     """RMS error against the true rate (no fitted gain: calibration counts) over 10 windows."""
     root, rates = camera
@@ -84,10 +56,11 @@ def rate_error(model, camera) -> float:
 
 def test_adaptation_improves_a_miscalibrated_model_without_references(tool, camera, tmp_path):
     root, _ = camera
-    start = miscalibrated(str(tmp_path / 'start.pth'))
+    start = save_miscalibrated_coarse(str(tmp_path / 'start.pth'))
     work_dir = str(tmp_path / 'adapt')
+    options = dict(tiny_adapt_options(start, H, W), work_dir=work_dir)
     tool.main([CONFIG, '--cfg-options', f'train_dataloader.dataset.data_root={root}',
-               *tiny_options(start, work_dir)])
+               *[f'{k}={v}' for k, v in options.items()]])
     best = osp.join(work_dir, 'coarse_best.pth')
     before, after = init_model(start, device='cpu'), init_model(best, device='cpu')
     assert rate_error(after, camera) < 0.8 * rate_error(before, camera)
