@@ -23,15 +23,21 @@ held-out ones are used for nothing: over them the accumulator's phase is blurred
 light's shot noise and the pixel's own irregularity. ``tests/test_models/test_blind_spot.py``
 shows the minimiser of this loss is the true rate on a still simulated scene, not a noisy copy.
 
-How it relates to the published self-supervised spike methods: SSML (Chen et al., IJCAI 2022)
-trains a *spatial* blind-spot network on spike-interval and spike-count images of the same
-window, with a mutual-learning term between the two branches; SpikeReveal (NeurIPS 2024) also
-builds on a spatial blind-spot network, after a spike-to-image synthesis step. Both need a
-network whose receptive field excludes its own pixel, a constraint on the architecture. Here the
-blind spot is in time, so any encoder (the shipped ``MotionUNet`` unchanged) can be trained,
-and the neighbouring *pixels* of the same frames remain visible (spatial context is what the
-network should use); the price is that motion between the input and the held-out frames blurs
-the target, which a short gap keeps small.
+How it relates to the published self-supervised spike methods. SSML (Chen et al., IJCAI 2022,
+"Self-Supervised Mutual Learning for Dynamic Scene Reconstruction of Spiking Camera") trains a
+*spatial* blind-spot network (its receptive field excludes its own pixel) on pseudo-labels made
+from the spikes, then distils it into and from an ordinary network (mutual learning), because
+the blind-spot architecture limits what the network can be. SpikeReveal (Chen et al., NeurIPS
+2024) is self-supervised spike-guided deblurring of a blurry conventional frame, a cascade with
+knowledge distillation and a re-blurring loss; it needs the frame, which a spike camera alone
+does not give. Here the blind spot is in *time*: the held-out frames are removed from the
+input, not the pixel from the receptive field, so the ordinary network itself (the shipped
+``MotionUNet`` unchanged) trains on it directly, with no blind-spot architecture and no
+distillation step, and it still sees its neighbouring pixels in the input frames (the spatial
+context that denoising needs). What SSML's mutual learning buys (keeping an unconstrained
+network) comes for free; what it costs: motion between the input and the held-out frames blurs
+the target (a short gap keeps this small), and the integrate-and-fire phase correction above,
+which a spatial blind spot does not need (neighbouring pixels have independent accumulators).
 """
 from typing import Callable, Optional, Tuple
 
