@@ -12,8 +12,10 @@ from spikeclip.apis import init_model
 from spikeclip.apis.video import iter_frames
 from spikeclip.engine import load_config
 from spikeclip.fileio import write_dat
+from spikeclip.models.stages import CoarseModel
 from spikeclip.simulation import simulate_spikes
 from spikeclip.testing import REPO_ROOT, save_miscalibrated_coarse, tiny_adapt_options
+from spikeclip.utils.errors import ConfigError
 
 CONFIG = osp.join(REPO_ROOT, 'configs', 'adapt_real.py')
 H, W, GAIN = 32, 48, 0.4
@@ -81,3 +83,18 @@ def test_validation_follows_the_training_folder():
     cfg = load_config(CONFIG, {'train_dataloader.dataset.data_root': '/data/mine',
                                'val_dataloader.dataset.data_root': '/data/other'})
     assert cfg.val_dataloader.dataset.data_root == '/data/other'
+
+
+def test_coarse_model_starts_from_a_checkpoint(tmp_path):
+    start = save_miscalibrated_coarse(str(tmp_path / 'start.pth'))
+    model = CoarseModel(coarse_checkpoint=start)
+    reference = init_model(start, device='cpu')
+    spikes = (torch.rand(1, 9, 16, 16, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    with torch.no_grad():
+        assert torch.equal(model(spikes), reference(spikes))
+    assert model.data_preprocessor.window == 9
+    assert model.sources == {'fine_tuned_from': osp.abspath(start)}
+    with pytest.raises(ConfigError, match='exactly one of encoder'):
+        CoarseModel()
+    with pytest.raises(ConfigError, match='exactly one of encoder'):
+        CoarseModel(encoder=dict(type='TFP'), coarse_checkpoint=start)
