@@ -172,7 +172,9 @@ class RecordingDataset(Dataset):
 
     def read_clip(self, idx: int) -> np.ndarray:
         """The clip of item ``idx``: ``[window + context, h, w]`` uint8."""
-        k, start, top, left = self.draw(idx)
+        return self._read(*self.draw(idx))
+
+    def _read(self, k: int, start: int, top: int, left: int) -> np.ndarray:
         h, w = self.spans[k][2:]
         ch, cw = self.crop or (h, w)
         with SpikeReader(self.files[k], self.height, self.width) as reader:
@@ -181,7 +183,7 @@ class RecordingDataset(Dataset):
 
     def __getitem__(self, idx: int) -> dict:
         k, start, top, left = self.draw(idx)
-        clip = torch.from_numpy(self.read_clip(idx))
+        clip = torch.from_numpy(self._read(k, start, top, left))
         meta = dict(spike_path=self.files[k], start_frame=start, crop_origin=(top, left))
         if self.blind_spot is not None:
             bs = self.blind_spot
