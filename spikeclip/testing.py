@@ -110,3 +110,40 @@ def default_sigint() -> None:
     the default back before the tool starts (Python then installs its KeyboardInterrupt).
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def tiny_adapt_options(start: str, height: int, width: int, epochs: int = 3,
+                       crop: int = 32) -> dict:
+    """``--cfg-options`` that shrink ``configs/adapt_real.py`` to a tiny run: start from (and
+    anchor to) ``start`` (a stage-1 checkpoint of a 9-frame model), 4 held-out and 2 guard frames,
+    ``crop`` crops, 64 training and 16 validation clips, ``epochs`` epochs, no worker processes.
+    """
+    opts = {'model.coarse_checkpoint': start, 'model.losses.1.teacher': start,
+            'model.losses.0.window': 9, 'model.losses.0.held_out': 4, 'model.losses.0.guard': 2,
+            'val_dataloader.dataset.blind_spot.held_out': 4,
+            'val_dataloader.dataset.blind_spot.guard': 2,
+            'optim_wrapper.optimizer.lr': 3e-3, 'train_cfg.max_epochs': epochs,
+            'default_hooks.logger.interval': 4}
+    for loader, n in (('train_dataloader', 64), ('val_dataloader', 16)):
+        opts.update({f'{loader}.dataset.{k}': v for k, v in dict(
+            window=9, context=8, crop_size=crop, num_samples=n, height=height,
+            width=width).items()})
+        opts.update({f'{loader}.num_workers': 0, f'{loader}.persistent_workers': False,
+                     f'{loader}.batch_size': 8})
+    return opts
+
+
+def save_miscalibrated_coarse(path: str, init_gain: float = 0.6) -> str:
+    """A small stage-1 checkpoint (MotionUNet, 9-frame window, widths 8-16, seed 0) that outputs
+    ``init_gain`` times the window's spike rate: a model that an adaptation run should improve.
+    Returns ``path``."""
+    import torch
+
+    from .models.stages import CoarseModel
+    from .models.stages.checkpoint_meta import save_model_file, stage_meta
+    torch.manual_seed(0)
+    model = CoarseModel(encoder=dict(type='MotionUNet', window=9, channels=(8, 16),
+                                     init_gain=init_gain),
+                        data_preprocessor=dict(type='SpikeDataPreprocessor', window=9))
+    save_model_file(path, model.state_dict(), stage_meta('coarse', model.export_cfg()))
+    return path

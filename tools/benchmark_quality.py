@@ -3,6 +3,9 @@
     python tools/benchmark_quality.py [MODEL ...] [--sets camera_pan fast_objects ...]
         [--config CONFIG ...] [--work-dir work_dirs/quality] [--max-samples N]
 
+    python tools/benchmark_quality.py --adaptation [MODEL] [--recordings 10]
+        [--adapt-frames 2000] [--work-dir work_dirs/adapt]
+
 MODEL is a checkpoint (stage 1, 2, 3 or combined), ``pretrained:<name>``, or ``LABEL=CHECKPOINT``.
 The realistic test sets (held-out images; motion, objects, light and noise beyond the training
 ranges; see spikeclip.benchmarks.quality.REALISTIC_TESTSETS) are recorded under WORK_DIR on first
@@ -10,6 +13,12 @@ use (about a minute each on two CPU cores at the default 250x400x200). ``--confi
 split of a config (e.g. configs/coarse_demo.py). Every method is scored after a least-squares gain
 fitted per set. Prints a table, writes WORK_DIR/quality.json and a grid of examples,
 WORK_DIR/quality_grid.png.
+
+``--adaptation`` runs the adaptation study instead (spikeclip.benchmarks.adaptation): still
+scenes recorded by a simulated camera outside the training ranges and one inside them, MODEL
+(default ``pretrained:real``) adapted on their spikes alone with configs/adapt_real.py, then
+scored before and after against the references, with TFP at its best window; writes
+WORK_DIR/adaptation.json.
 """
 import argparse
 import os.path as osp
@@ -49,6 +58,12 @@ def parse_args(argv=None):
     p.add_argument('--device', help='cpu or cuda (default: cuda where available)')
     p.add_argument('--out', help='JSON file (default: WORK_DIR/quality.json)')
     p.add_argument('--offline', action='store_true', help=OFFLINE_HELP)
+    p.add_argument('--adaptation', action='store_true',
+                   help='run the adaptation study (one MODEL, default pretrained:real)')
+    p.add_argument('--recordings', type=int, default=10,
+                   help='adaptation: recordings per camera (default: 10)')
+    p.add_argument('--adapt-frames', type=int, default=2000,
+                   help='adaptation: frames per recording (default: 2000)')
     return p.parse_args(argv)
 
 
@@ -69,6 +84,8 @@ def load_models(specs, device):
 def main(argv=None):
     args = parse_args(argv)
     set_offline(args.offline)
+    if args.adaptation:
+        return run_adaptation(args)
     from spikeclip.utils.atomic import atomic_write_json
     models, ctx = load_models(args.models, args.device)
     size = dict(num_frames=args.frames, height=args.height, width=args.width,
@@ -91,6 +108,22 @@ def main(argv=None):
     out = args.out or osp.join(args.work_dir, 'quality.json')
     atomic_write_json(out, results)
     print(f'written to {out} and {grid}')
+    return results
+
+
+def run_adaptation(args):
+    from spikeclip.benchmarks.adaptation import format_adaptation, run_adaptation_study
+    from spikeclip.utils.errors import ConfigError
+    if len(args.models) > 1:
+        raise ConfigError(f'--adaptation takes one MODEL, got {len(args.models)}')
+    work_dir = args.work_dir if args.work_dir != 'work_dirs/quality' else 'work_dirs/adapt'
+    results = run_adaptation_study(args.models[0] if args.models else 'pretrained:real', work_dir,
+                                   num_recordings=args.recordings, num_frames=args.adapt_frames,
+                                   height=args.height, width=args.width,
+                                   score_frames=min(args.frames, args.adapt_frames),
+                                   device=args.device)
+    print(format_adaptation(results))
+    print(f'written to {work_dir}/adaptation.json')
     return results
 
 

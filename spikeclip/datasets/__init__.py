@@ -8,6 +8,7 @@ from .image_sources import (
     load_packaged_images,
 )
 from .paired import PairedSpikeDataset
+from .recording import RecordingDataset, list_recordings
 from .samplers import EpochIndexSampler
 from .simulated import SimulatedSpikeDataset, simulate_folder
 from .uhsr import UHSRDataset
@@ -15,8 +16,8 @@ from .unpaired import UnpairedImageDataset, list_images
 
 __all__ = [
     'DEFAULT_CLASSES', 'EpochIndexSampler', 'HELD_OUT_PHOTOS', 'PACKAGED_PHOTOS',
-    'PairedSpikeDataset', 'SimulatedSpikeDataset', 'UHSRDataset', 'UnpairedImageDataset',
-    'build_image_pool', 'list_images', 'load_class_names', 'load_dead_leaves',
-    'load_default_images', 'load_packaged_images', 'load_prompt_names', 'pack_item',
-    'simulate_folder', 'split_region'
+    'PairedSpikeDataset', 'RecordingDataset', 'SimulatedSpikeDataset', 'UHSRDataset',
+    'UnpairedImageDataset', 'build_image_pool', 'list_images', 'list_recordings',
+    'load_class_names', 'load_dead_leaves', 'load_default_images', 'load_packaged_images',
+    'load_prompt_names', 'pack_item', 'simulate_folder', 'split_region'
 ]

@@ -163,7 +163,8 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
 
     The work dir defaults to ``work_dirs/<config name>``; the launcher is stored in the config.
     ``custom_imports`` given in ``cfg_options`` are imported too (MMEngine imports only those
-    of the file). The LR schedule follows the final ``train_cfg`` (:func:`follow_max_epochs`).
+    of the file). The LR schedule follows the final ``train_cfg`` (:func:`follow_max_epochs`),
+    validation and test folders the training one (:func:`follow_data_root`).
 
     Raises:
         ConfigError: The file (or a ``_base_`` file) does not exist or does not read; an
@@ -173,6 +174,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
     """
     cfg = read_config(path)
     file_epochs = (cfg.get('train_cfg') or {}).get('max_epochs')
+    file_root = _train_data_root(cfg)
     for key, value in (cfg_options or {}).items():
         _check_option(cfg, key, value, path)
         try:
@@ -184,6 +186,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None, work_dir: Optiona
     if any(k.split('.')[0] == 'custom_imports' for k in cfg_options or {}):
         import_custom_modules(cfg.custom_imports)
     follow_max_epochs(cfg, file_epochs, cfg_options)
+    follow_data_root(cfg, file_root, cfg_options)
     _check_training(cfg)
     if work_dir is not None:
         cfg.work_dir = work_dir
@@ -230,6 +233,38 @@ def apply_amp(cfg: Config) -> str:
     raise ConfigError(f'--amp does not know how to turn on mixed precision for optim_wrapper '
                       f'type {kind!r}; set it in the config instead (BF16OptimWrapper, '
                       'AmpOptimWrapper)')
+
+
+def _train_data_root(cfg: Config) -> Optional[str]:
+    dataset = (cfg.get('train_dataloader') or {}).get('dataset') or {}
+    return dataset.get('data_root') if isinstance(dataset, dict) else None
+
+
+def follow_data_root(cfg: Config, file_root: Optional[str],
+                     cfg_options: Optional[dict] = None) -> None:
+    """Make validation and test datasets that read the training folder follow
+    ``--cfg-options train_dataloader.dataset.data_root=...``.
+
+    A config that validates on held-out frames of the training recordings
+    (``configs/adapt_real.py``) names one folder three times; after the override every
+    ``val_dataloader`` / ``test_dataloader`` dataset whose ``data_root`` was the file's training
+    ``data_root`` (and was not overridden itself) reads the new one.
+
+    Args:
+        cfg (Config): The config, overrides applied.
+        file_root (str, optional): ``train_dataloader.dataset.data_root`` as the file set it.
+        cfg_options (dict, optional): The overrides.
+    """
+    root = _train_data_root(cfg)
+    if file_root is None or root == file_root:
+        return
+    for name in ('val_dataloader', 'test_dataloader'):
+        dataset = (cfg.get(name) or {}).get('dataset')
+        if (isinstance(dataset, dict) and dataset.get('data_root') == file_root
+                and f'{name}.dataset.data_root' not in (cfg_options or {})):
+            dataset['data_root'] = root
+            print_log(f'{name}.dataset.data_root follows train_dataloader.dataset.data_root: '
+                      f'{root}', logger='current')
 
 
 def follow_max_epochs(cfg: Config, file_epochs: Optional[int],

@@ -17,7 +17,14 @@ from .dat import (
 )
 from .npz import SpikeRecord, npz_num_frames, read_npz, write_npz
 from .sensors import SENSORS, Sensor, get_sensor, image_size
-from .stream import PAD_MODES, SpikeReader, WindowStream, valid_centres, window_indices
+from .stream import (
+    PAD_MODES,
+    SpikeReader,
+    WindowStream,
+    blind_spot_indices,
+    valid_centres,
+    window_indices,
+)
 
 
 def read_spikes(path: str,
@@ -56,8 +63,9 @@ def window_bounds(num_frames: int, window: Optional[int], center: Optional[int] 
 
 __all__ = [
     'DEFAULT_HEIGHT', 'DEFAULT_WIDTH', 'MAX_SIDE', 'PAD_MODES', 'SENSORS', 'Sensor',
-    'SpikeReader', 'SpikeRecord', 'WindowStream', 'check_frame_size', 'check_regular_file',
-    'check_spike_array', 'dat_num_frames', 'decode_frames', 'encode_frames', 'frame_bytes',
-    'get_sensor', 'image_size', 'npz_num_frames', 'read_dat', 'read_npz', 'read_spikes',
-    'valid_centres', 'window_bounds', 'window_indices', 'write_dat', 'write_npz'
+    'SpikeReader', 'SpikeRecord', 'WindowStream', 'blind_spot_indices', 'check_frame_size',
+    'check_regular_file', 'check_spike_array', 'dat_num_frames', 'decode_frames',
+    'encode_frames', 'frame_bytes', 'get_sensor', 'image_size', 'npz_num_frames', 'read_dat',
+    'read_npz', 'read_spikes', 'valid_centres', 'window_bounds', 'window_indices', 'write_dat',
+    'write_npz'
 ]

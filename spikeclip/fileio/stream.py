@@ -171,6 +171,48 @@ def window_indices(centre: int, window: int, num_frames: int,
     return np.where(idx >= num_frames, period - idx, idx)
 
 
+def blind_spot_indices(length: int, window: int, held_out: int,
+                       guard: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Frame indices of a temporal blind spot in a ``length``-frame clip: ``(inputs, held)``.
+
+    The frames used span ``window + held_out + 2 * guard`` frames centred in the clip: the
+    input's first ``window // 2`` frames, ``guard`` frames used for nothing, the ``held_out``
+    target frames, ``guard`` frames used for nothing, the input's other ``window - window // 2``
+    frames. The guard bands are there because an integrate-and-fire pixel's accumulator carries
+    the phase of its last spike into the next frames: the frames next to the target tell where
+    its spikes fall. The input keeps time order, so its centre frame ``window // 2`` (the frame
+    the encoders reconstruct) is the first frame after the gap, and no input frame is closer
+    than ``guard + 1`` frames to a held-out one.
+
+    Args:
+        length (int): Frames L of the clip, at least ``window + held_out + 2 * guard``.
+        window (int): Frames of the input.
+        held_out (int): Frames of the target (at least 1).
+        guard (int): Frames left out on each side of the target (at least 0).
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: ``[window]`` and ``[held_out]`` int64 frame indices.
+
+    Raises:
+        ValueError: A clip too short, or a non-positive ``window`` / ``held_out``, negative
+            ``guard``.
+    """
+    if window < 1 or held_out < 1 or guard < 0:
+        raise ValueError(f'blind spot needs window >= 1, held_out >= 1, guard >= 0; got '
+                         f'{window}, {held_out}, {guard}')
+    need = window + held_out + 2 * guard
+    if length < need:
+        raise ValueError(f'a blind spot of {held_out} held-out frames with {guard} guard frames '
+                         f'each side around a {window}-frame input needs {need} frames, the '
+                         f'clip has {length}')
+    lo = (length - need) // 2 + window // 2 + guard  # first held-out frame
+    held = np.arange(lo, lo + held_out, dtype=np.int64)
+    before = np.arange(lo - guard - window // 2, lo - guard, dtype=np.int64)
+    after_start = lo + held_out + guard
+    after = np.arange(after_start, after_start + window - window // 2, dtype=np.int64)
+    return np.concatenate([before, after]), held
+
+
 class WindowStream:
     """The spike windows of increasing centre frames of one recording, streamed.
 

@@ -6,6 +6,11 @@ the stage model calls ``loss(**{k: ctx[k] for k in loss.inputs})``. The context 
     pred            [N, 1, H, W] the image being trained, in [0, 1]
     target          [N, 1, H, W] the reference image, where the data has one
     spikes          [N, T, H, W] the input spike window (0/1 floats)
+    context_spikes  [N, L, H, W] a longer clip around the window (L >= T, 0/1 floats) where the
+                    data provides one (``context_spikes`` of the data samples), else ``spikes``
+    reconstruct     the stage's trained image path, spikes [N, T, H, W] -> [N, 1, H, W]
+                    (stages that train an image: 1 and 3), for losses that run it on inputs of
+                    their own (the temporal blind spot)
     coarse          [N, 1, H, W] the frozen stage-1 image (stage 3)
     labels          [N] class indices, where the data has them
     clip            the stage's FrozenCLIP (see spikeclip.models.clip)

@@ -95,6 +95,13 @@ def stack_field(data_samples: Optional[Sequence], field: str) -> Optional[torch.
     return torch.stack([getattr(s, field) for s in data_samples])
 
 
+def context_spikes(data_samples: Optional[Sequence], inputs: torch.Tensor) -> torch.Tensor:
+    """The ``context_spikes`` loss-context entry: the data samples' longer clips ``[N, L, H, W]``
+    (0/1 floats) where every sample has one, else the input window ``inputs`` itself."""
+    clips = stack_field(data_samples, 'context_spikes')
+    return inputs if clips is None else clips.to(inputs.device, torch.float32)
+
+
 def load_stage_checkpoint(path: str, expected: Union[str, Tuple[str, ...]] = tuple(STAGE_TITLES),
                           with_info: bool = False, resolve: bool = False,
                           cfg_options: Optional[dict] = None) -> tuple:
@@ -455,8 +462,8 @@ def resolve_class_names(class_names) -> list:
 
 __all__ = [
     'STAGE_TITLES', 'StageModel', 'build_clip', 'build_losses', 'check_classify_crop',
-    'compute_losses', 'freeze', 'load_part', 'load_stage_checkpoint', 'resolve_class_names',
-    'stack_field', 'stage_of', 'sub_state_dict', 'to_plain'
+    'compute_losses', 'context_spikes', 'freeze', 'load_part', 'load_stage_checkpoint',
+    'resolve_class_names', 'stack_field', 'stage_of', 'sub_state_dict', 'to_plain'
 ]
 
 

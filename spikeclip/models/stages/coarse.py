@@ -3,9 +3,19 @@ from typing import List, Optional, Sequence, Union
 
 import torch
 
+from ...pretrained import source_reference
 from ...registry import ENCODERS, MODELS
 from ...utils.errors import ConfigError
-from .base import StageModel, attach_predictions, build_losses, class_probs, stack_field
+from .base import (
+    StageModel,
+    attach_predictions,
+    build_losses,
+    class_probs,
+    context_spikes,
+    load_part,
+    load_stage_checkpoint,
+    stack_field,
+)
 
 
 def check_min_window(preprocessor, encoder) -> None:
@@ -31,7 +41,12 @@ class CoarseModel(StageModel):
     """Stage-1 model: an encoder (spikes -> image) trained with configurable losses.
 
     Args:
-        encoder (dict): Encoder config (``ENCODERS``), e.g. ``dict(type='LRN')``.
+        encoder (dict, optional): Encoder config (``ENCODERS``), e.g. ``dict(type='LRN')``.
+            Exactly one of ``encoder`` and ``coarse_checkpoint`` is given.
+        coarse_checkpoint (str, optional): A stage-1 checkpoint or ``pretrained:<name>`` to
+            fine-tune (``configs/adapt_real.py``): its encoder (config and weights), and where not
+            given here its data preprocessor, class names and classify crop. The model's stored
+            config keeps the encoder config, not the path. Defaults to None.
         losses (list[dict], optional): Loss configs (``LOSSES``); supervised, self-supervised
             and CLIP class losses may be mixed. Required for training.
         clip (dict, optional): Frozen CLIP config (``dict(type='FrozenCLIP', arch=...,
@@ -56,7 +71,7 @@ class CoarseModel(StageModel):
     stage = 'coarse'
 
     def __init__(self,
-                 encoder: dict,
+                 encoder: Optional[dict] = None,
                  losses: Optional[Sequence[dict]] = None,
                  clip: Optional[dict] = None,
                  class_names: Union[List[str], str, None] = None,
@@ -64,11 +79,31 @@ class CoarseModel(StageModel):
                  prompt_names: Union[List[str], str, None] = None,
                  classify_crop: Optional[int] = None,
                  clip_identity: Optional[dict] = None,
+                 coarse_checkpoint: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
+        if (encoder is None) == (coarse_checkpoint is None):
+            raise ConfigError('CoarseModel: give exactly one of encoder (a config) and '
+                              'coarse_checkpoint (a stage-1 checkpoint to fine-tune)')
+        state, sources = None, {}
+        if coarse_checkpoint is not None:
+            start_cfg, state, info = load_stage_checkpoint(coarse_checkpoint, 'coarse', True)
+            encoder = start_cfg['encoder']
+            data_preprocessor = data_preprocessor or start_cfg.get('data_preprocessor')
+            if class_names is None:
+                class_names = start_cfg.get('class_names')
+                prompt_names = start_cfg.get('prompt_names') if prompt_names is None \
+                    else prompt_names
+            if classify_crop is None:
+                classify_crop = start_cfg.get('classify_crop')
+            sources = dict(info.get('sources') or {},
+                           fine_tuned_from=source_reference(coarse_checkpoint))
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.sources = sources
         self.set_classes(class_names, prompt_names, classify_crop)
         self.encoder = ENCODERS.build(encoder)
+        if state is not None:
+            load_part(self.encoder, state, 'encoder', coarse_checkpoint)
         check_min_window(self.data_preprocessor, self.encoder)
         self.losses = build_losses(losses)
         self.set_clip(clip, clip_identity)
@@ -89,7 +124,8 @@ class CoarseModel(StageModel):
     def loss_context(self, inputs: torch.Tensor, data_samples: Optional[list]) -> dict:
         return dict(pred=self.encoder(inputs), target=stack_field(data_samples, 'gt_img'),
                     spikes=inputs, labels=stack_field(data_samples, 'gt_label'), clip=self.clip,
-                    class_features=self.class_features)
+                    class_features=self.class_features,
+                    context_spikes=context_spikes(data_samples, inputs), reconstruct=self.encoder)
 
     def predict(self, inputs: torch.Tensor, data_samples: Optional[list] = None) -> list:
         """Data samples with ``pred_img`` (and ``pred_score`` where CLIP and class names are

@@ -11,6 +11,7 @@ from .base import (
     attach_predictions,
     build_losses,
     class_probs,
+    context_spikes,
     freeze,
     load_part,
     load_stage_checkpoint,
@@ -151,7 +152,9 @@ class RefineModel(StageModel):
             target = coarse
         return dict(pred=refined, coarse=coarse, target=target, spikes=inputs,
                     labels=stack_field(data_samples, 'gt_label'), clip=self.clip,
-                    class_features=cls_prompts, prompt_features=hq_prompts)
+                    class_features=cls_prompts, prompt_features=hq_prompts,
+                    context_spikes=context_spikes(data_samples, inputs),
+                    reconstruct=lambda spikes: self.forward_tensor(spikes)[0])
 
     def predict(self, inputs: torch.Tensor, data_samples: Optional[list] = None) -> list:
         """Data samples with ``pred_img`` (refined), ``pred_coarse``, ``pred_score``/
