@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import IO, Any, Iterator, List, Optional, Union
 
 PathLike = Union[str, os.PathLike]
-# Temporaries are named ``.<destination name, at most 100 characters>.<8 random>.tmp``; the cut
-# keeps them within the file system's 255-byte name limit for any destination name.
+# Temporaries are named ``.<destination name, at most 100 characters>.spikeclip-<8 random>.tmp``;
+# the cut keeps them within the file system's 255-byte name limit for any destination name, and
+# the marker tells them from other programs' hidden ``.tmp`` files (``.budget.xlsx.backup01.tmp``),
+# which :func:`remove_stale_temporaries` must never delete.
 _TEMPORARY_NAME_CHARS = 100
-_STALE_TEMPORARY = re.compile(r'^\..+\.[a-z0-9_]{8}\.tmp$')
+TEMPORARY_MARKER = 'spikeclip-'
+_STALE_TEMPORARY = re.compile(r'^\..+\.' + TEMPORARY_MARKER + r'[a-z0-9_]{8}\.tmp$')
 
 
 def _umask() -> int:
@@ -88,13 +91,16 @@ def atomic_torch_save(obj: Any, path: PathLike) -> None:
 
 
 def temporary_prefix(path: PathLike) -> str:
-    """The name prefix of the temporaries of atomic writes to ``path``."""
-    return f'.{Path(path).name[:_TEMPORARY_NAME_CHARS]}.'
+    """The name prefix of the temporaries of atomic writes to ``path`` (``tempfile.mkstemp``
+    adds 8 random characters and the ``.tmp`` suffix)."""
+    return f'.{Path(path).name[:_TEMPORARY_NAME_CHARS]}.{TEMPORARY_MARKER}'
 
 
 def remove_stale_temporaries(folder: PathLike, min_age: float = 0.0,
                              destination: Optional[PathLike] = None) -> List[str]:
-    """Delete the temporary files that killed atomic writes left in ``folder`` (not recursive).
+    """Delete the temporary files that killed atomic writes left in ``folder`` (not recursive):
+    only names this toolkit gives them (``.<name>.spikeclip-<8 random>.tmp``), never another
+    program's hidden ``.tmp`` files.
 
     Args:
         folder (str | PathLike): The folder.
