@@ -1,8 +1,8 @@
 """H.264 MP4 videos of grey frames, written atomically (through imageio-ffmpeg, whose wheel ships
 its own ffmpeg executable).
 
-Frames go to a hidden temporary file next to the destination (``.<name>.spikeclip-<8 random>.tmp``, the
-naming of :mod:`spikeclip.utils.atomic`), which :meth:`Mp4Writer.commit` renames onto it once the
+Frames go to a hidden temporary file next to the destination
+(``.<name>.spikeclip-<8 random>.tmp``, the naming of :mod:`spikeclip.utils.atomic`), which :meth:`Mp4Writer.commit` renames onto it once the
 encoder has finished, so a killed run never leaves a half-written video under the real name.
 """
 import os
