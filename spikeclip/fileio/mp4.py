@@ -2,8 +2,9 @@
 its own ffmpeg executable).
 
 Frames go to a hidden temporary file next to the destination
-(``.<name>.spikeclip-<8 random>.tmp``, the naming of :mod:`spikeclip.utils.atomic`), which :meth:`Mp4Writer.commit` renames onto it once the
-encoder has finished, so a killed run never leaves a half-written video under the real name.
+(``.<name>.spikeclip-<8 random>.tmp``, the naming of :mod:`spikeclip.utils.atomic`), which
+:meth:`Mp4Writer.commit` renames onto it once the encoder has finished and the file has been
+checked, so a killed run or a failed write never leaves a broken video under the real name.
 """
 import os
 import os.path as osp
