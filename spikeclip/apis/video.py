@@ -722,8 +722,12 @@ def infer_recordings(model: nn.Module, inputs: Sequence[str], out_dir: str,
 
     Resumable: PNGs are written atomically, and a frame counts as done once its PNGs and (when
     classifying) its probabilities are on disk; rerunning the same call after a kill or Ctrl-C
-    skips the finished batches and gives the same files as an unbroken run. A frame folder is
-    locked while a run writes it.
+    skips the finished batches and gives the same files as an unbroken run. ``out_dir`` and each
+    frame folder are locked while a run writes them, and a file under a name the run writes is
+    replaced only where an earlier run wrote it
+    (:func:`~spikeclip.apis.inference.check_replaceable`).
+    A failed write (a full disk, an encoder that fails) ends the run; ``predictions.json`` then
+    lists the frames written.
 
     Args:
         frames (str | range | FrameRange, optional): ``'START:STOP[:STEP]'``; None: every frame
@@ -744,6 +748,8 @@ def infer_recordings(model: nn.Module, inputs: Sequence[str], out_dir: str,
     Raises:
         SpikeCLIPError: A bad input (without ``skip_errors``) or range, an unusable ``out_dir``,
             or a frame folder holding frames of another run.
+        OutputError: A failed write, another run in ``out_dir``, a file not ours under an output
+            name, or a ``video`` path that is a folder (checked before any frame).
         ConfigError: Bad arguments.
     """
     _check_batch(batch_size, pad)
