@@ -528,6 +528,9 @@ class _RecordingJob:
         with SpikeReader(self.path, self.height, self.width) as reader:
             self.centres = self.frame_range.resolve(reader, self.engine.window, self.pad)
             self.digits = max(6, len(str(reader.num_frames - 1)))
+            if osp.islink(self.folder):  # frames are never written through a planted link
+                raise OutputError(f'{self.folder} is a symbolic link, which is not followed; '
+                                  'remove it or choose another --out-dir')
             try:
                 os.makedirs(self.folder, exist_ok=True)
             except OSError as e:

@@ -267,6 +267,17 @@ def test_a_symbolic_link_planted_as_the_score_journal_is_not_followed(tmp_path, 
     assert last_line(err) == (f'error: {folder}/.scores: is a symbolic link, which is not '
                               'followed; remove it')
     assert victim.read_text() == 'precious'
+    elsewhere = tmp_path / 'elsewhere'  # the frame folder itself planted as a link
+    elsewhere.mkdir()
+    os.symlink(elsewhere, tmp_path / 'out' / 'rec2')
+    os.symlink(rec, tmp_path / 'rec2.dat')
+    code, _, err = run_tool_here('infer', checkpoint, tmp_path / 'rec2.dat', '--out-dir',
+                                 tmp_path / 'out', '--frames', '10:12', '--height', H,
+                                 '--width', W, '--device', 'cpu')
+    assert code == 1
+    assert last_line(err) == (f'error: {tmp_path}/out/rec2 is a symbolic link, which is not '
+                              'followed; remove it or choose another --out-dir')
+    assert os.listdir(elsewhere) == []
 
 
 # ---------------------------------------------------------------------------------------------
