@@ -15,6 +15,7 @@ reconstruction; ``linear``: the spike rate itself; or a fixed GAIN), recorded as
 predictions.json; ``--save-float`` also writes the linear rates as float32 ``.npy``.
 """
 import argparse
+import signal
 import sys
 
 from spikeclip.apis import infer_files, infer_recordings, init_model
@@ -28,6 +29,12 @@ from spikeclip.utils.exposure import EXPOSURE_HELP, Exposure
 
 
 def parse_args(argv=None):
+    # argparse takes '--frames -5:10' for an option; joined, the range gets its own error.
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for i in range(len(argv) - 1):
+        if argv[i] == '--frames' and argv[i + 1].startswith('-'):
+            argv[i:i + 2] = [f'--frames={argv[i + 1]}']
+            break
     parser = argparse.ArgumentParser(description='SpikeCLIP inference on .dat / .npz files')
     parser.add_argument('checkpoint', help='stage checkpoint or combined model file, or '
                         'pretrained:NAME (e.g. pretrained:real, shipped with the toolkit)')
@@ -55,8 +62,9 @@ def parse_args(argv=None):
                        help='read and write in threads of their own while the model runs '
                        '(default: on a GPU; on a CPU they take cores from the model)')
     video.add_argument('--pad', choices=['reflect'],
-                       help='also reconstruct frames too close to the ends for a full window, '
-                       'mirroring the recording there (default: such frames are an error)')
+                       help='also reconstruct frames too close to the ends for a full window '
+                       '(--frames, or --frame), mirroring the recording there (default: such '
+                       'frames are an error)')
     video.add_argument('--no-progress', action='store_true', help='no progress bar')
     parser.add_argument('--height', type=int, help='.dat frame height (default: 250)')
     parser.add_argument('--width', type=int, help='.dat frame width (default: 400)')
@@ -88,7 +96,7 @@ def check_args(args) -> None:
     """Options of the one mode given without the other's."""
     if args.frames is None:
         given = [f'--{name.replace("_", "-")}' for name, default in (
-            ('video', None), ('pad', None), ('batch_size', None), ('overlap', None),
+            ('video', None), ('batch_size', None), ('overlap', None),
             ('fps', 30.0))
             if getattr(args, name) != default]
         if given:
@@ -100,10 +108,15 @@ def check_args(args) -> None:
                              'image per input, --frames a range of frames')
 
 
+def _terminated(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM (kill, a job scheduler) stops the run like Ctrl-C
+
+
 def main(argv=None):
     args = parse_args(argv)
     check_args(args)
     args.height, args.width = check_size_options(args.height, args.width, args.sensor)
+    signal.signal(signal.SIGTERM, _terminated)
     set_offline(args.offline)
     retain_freed_memory()  # keep freed activations: no page faults on every forward pass
     model = init_model(args.checkpoint, args.config, args.device, args.cfg_options)
@@ -113,7 +126,7 @@ def main(argv=None):
         results = infer_files(model, args.inputs, args.out_dir, args.frame, args.height,
                               args.width, args.save_coarse, amp=args.amp,
                               channels_last='auto' if args.channels_last is None else
-                              args.channels_last, skip_errors=args.skip_errors,
+                              args.channels_last, skip_errors=args.skip_errors, pad=args.pad,
                               exposure=args.exposure, save_float=args.save_float,
                               sensor=args.sensor)
     except KeyboardInterrupt:

@@ -1,9 +1,11 @@
 """Inference from a checkpoint alone: spike files in, PNG images and class predictions out."""
+import contextlib
 import hashlib
+import json
 import os
 import os.path as osp
 import time
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -12,14 +14,36 @@ from mmengine.logging import print_log
 from mmengine.registry import DefaultScope
 
 from ..engine.fast_inference import cached_prompt_features, prepare_for_inference, to_float32
-from ..fileio import dat_num_frames, npz_num_frames, read_dat, read_npz, window_bounds
+from ..fileio import (
+    PAD_MODES,
+    dat_num_frames,
+    npz_num_frames,
+    read_dat,
+    read_npz,
+    valid_centres,
+    window_bounds,
+    window_indices,
+)
+from ..fileio.mp4 import is_own_video
 from ..models.stages.base import load_stage_checkpoint
 from ..registry import MODELS
-from ..utils.atomic import atomic_save_image, atomic_write_json, remove_stale_temporaries
+from ..utils.atomic import (
+    FolderLock,
+    atomic_save_image,
+    atomic_write_json,
+    is_own_image,
+    remove_stale_temporaries,
+)
 from ..utils.build_errors import explain_build_errors
 from ..utils.checkpoint import load_checkpoint_file, load_weights
 from ..utils.device import check_device
-from ..utils.errors import CheckpointError, ConfigError, SpikeCLIPError, SpikeFormatError
+from ..utils.errors import (
+    CheckpointError,
+    ConfigError,
+    OutputError,
+    SpikeCLIPError,
+    SpikeFormatError,
+)
 from ..utils.exposure import Exposure, save_rates, to_display
 
 
@@ -120,25 +144,35 @@ def init_model(checkpoint: str, config: Optional[str] = None, device: Optional[s
 
 
 def load_window(path: str, window: Optional[int], frame: Optional[int] = None,
-                height: int = 250, width: int = 400, min_window: Optional[int] = None,
-                sensor: Optional[str] = None) -> np.ndarray:
+                height: int = 250, width: int = 400, pad: Optional[str] = None,
+                min_window: Optional[int] = None, sensor: Optional[str] = None) -> np.ndarray:
     """The ``window`` frames of a recording centred on ``frame`` (its temporal centre by default).
-
-    With ``min_window`` (a model that accepts shorter inputs), a recording of ``min_window`` to
-    ``window`` frames is read whole.
 
     Only the window is read and decoded (``.dat``: the window's bytes; ``.npz``: the ``spk``
     member up to the window's end), after the recording's length has been checked against the
-    window from the file's size or header. ``sensor`` names a ``.dat`` preset of
-    :mod:`~spikeclip.fileio.sensors` (it replaces ``height``/``width`` and drops the head).
+    window from the file's size or header. The window of ``frame`` is ``[frame - w // 2,
+    frame - w // 2 + w)``, as in video mode: a frame too close to an end for a full window is
+    refused, or with ``pad='reflect'`` gets the recording mirrored there. With ``min_window`` (a
+    model that accepts shorter inputs), a recording of ``min_window`` to ``window`` frames is
+    read whole. ``sensor`` names a ``.dat`` preset of :mod:`~spikeclip.fileio.sensors` (it
+    replaces ``height``/``width`` and drops the head).
 
     Returns:
         np.ndarray: ``[T, H, W]`` uint8 spikes.
 
     Raises:
         SpikeFormatError: Unknown type, unreadable or malformed file, a recording shorter than
-            the window (the message names the file and both lengths), or ``frame`` outside it.
+            the window (the message names the file and both lengths), or ``frame`` outside it or
+            too close to an end (without ``pad``), naming the frames that work.
     """
+    return _read_window(path, window, frame, height, width, pad, min_window, sensor)[0]
+
+
+def _read_window(path: str, window: Optional[int], frame: Optional[int], height: int,
+                 width: int, pad: Optional[str] = None, min_window: Optional[int] = None,
+                 sensor: Optional[str] = None) -> Tuple[np.ndarray, Optional[int]]:
+    """``(spikes, centre)``: :func:`load_window` and the centre frame of the window read (None
+    for a model that takes the whole recording)."""
     ext = osp.splitext(path)[1].lower()
     if ext == '.dat':
         total = dat_num_frames(path, height, width, sensor)
@@ -157,10 +191,34 @@ def load_window(path: str, window: Optional[int], frame: Optional[int] = None,
                                f'recording holds only {what}')
     if frame is not None and not 0 <= frame < total:
         raise SpikeFormatError(f'{path}: --frame {frame} is outside the {total} frames')
-    start, stop = window_bounds(total, window, frame)
+    if window is None:
+        start, stop, centre = 0, total, None
+    elif total < window:  # shorter than the window, but the model takes it: all of it
+        start, stop, centre = 0, total, total // 2
+        if frame is not None and frame != centre:
+            raise SpikeFormatError(
+                f'{path}: the {what} are fewer than the model\'s {window}-frame window, so the '
+                f'model reads all of them, centred on frame {centre}; --frame {frame} cannot be '
+                'the centre')
+    elif frame is None:
+        start, stop = window_bounds(total, window)
+        centre = start + window // 2
+    else:
+        valid = valid_centres(total, window, pad)
+        if frame not in valid:
+            raise SpikeFormatError(
+                f'{path}: --frame {frame} is too close to an end for a full {window}-frame '
+                f'window; the {what} allow centre frames {valid.start} to {valid.stop - 1}, or '
+                'pass --pad reflect to mirror the recording at its ends')
+        idx = window_indices(frame, window, total, pad)
+        start, stop, centre = int(idx.min()), int(idx.max()) + 1, frame
     if ext == '.dat':
-        return read_dat(path, height, width, start, stop - start, sensor=sensor)
-    return read_npz(path, require_label=False, start=start, num_frames=stop - start).spikes
+        spikes = read_dat(path, height, width, start, stop - start, sensor=sensor)
+    else:
+        spikes = read_npz(path, require_label=False, start=start, num_frames=stop - start).spikes
+    if centre is not None and stop - start < window <= total:  # padded: mirrored indices
+        spikes = spikes[window_indices(centre, window, total, pad) - start]
+    return spikes, centre
 
 
 # Output file names stay within the usual 255-byte limit: a stem longer than this is cut and
@@ -234,6 +292,73 @@ def prepare_out_dir(out_dir: str) -> None:
     remove_stale_temporaries(out_dir, min_age=60)
 
 
+def _listed_outputs(predictions: str) -> set:
+    """The files an earlier run recorded in ``predictions`` (absolute paths).
+
+    Raises:
+        OutputError: ``predictions`` exists but is not a predictions file of this toolkit.
+    """
+    if not osp.lexists(predictions):
+        return set()
+    try:
+        if osp.islink(predictions):
+            raise ValueError('a symbolic link')
+        with open(predictions) as f:
+            entries = json.load(f)
+        if not isinstance(entries, list) or not all(
+                isinstance(e, dict) and 'input' in e for e in entries):
+            raise ValueError('not a list of entries with an "input"')
+    except (OSError, ValueError) as e:
+        raise OutputError(f'{predictions} exists and is not the predictions.json of an earlier '
+                          f'run ({e}); move it away or choose another --out-dir') from e
+    return {osp.abspath(e[k]) for e in entries for k in ('image', 'coarse', 'video', 'float')
+            if isinstance(e.get(k), str)}
+
+
+def check_replaceable(out_dir: str, paths: Sequence[str]) -> None:
+    """Refuse to write over files this toolkit did not write.
+
+    A file under one of ``paths`` may be replaced only if an earlier run wrote it: a PNG or MP4
+    carrying the toolkit's mark (:func:`~spikeclip.utils.atomic.is_own_image`,
+    :func:`~spikeclip.fileio.mp4.is_own_video`), or a file listed in ``out_dir``'s
+    ``predictions.json`` (which itself must be one of ours).
+
+    Raises:
+        OutputError: The first path that is taken by something else (a file not ours, a folder,
+            a symbolic link), naming it.
+    """
+    known = _listed_outputs(osp.join(out_dir, PREDICTIONS))
+    for path in paths:
+        if not osp.lexists(path) or osp.basename(path) == PREDICTIONS:
+            continue
+        if osp.islink(path) or not osp.isfile(path):
+            what = 'a symbolic link' if osp.islink(path) else 'a folder'
+            raise OutputError(f'{path} is {what}, where this run would write a file; move it '
+                              'away or choose another --out-dir')
+        ours = (is_own_image(path) if path.lower().endswith('.png') else
+                is_own_video(path) if path.lower().endswith('.mp4') else False)
+        if not (ours or osp.abspath(path) in known):
+            raise OutputError(f'{path} exists and was not written by an earlier run of this '
+                              'toolkit, so it is not replaced; move it away or choose another '
+                              '--out-dir')
+
+
+@contextlib.contextmanager
+def claimed_out_dir(out_dir: str, outputs: Sequence[str]) -> Iterator[None]:
+    """``out_dir`` prepared (:func:`prepare_out_dir`), locked for the run
+    (:class:`~spikeclip.utils.atomic.FolderLock`: a second run into it is refused), and
+    ``outputs`` checked (:func:`check_replaceable`) before anything is written.
+
+    Raises:
+        SpikeCLIPError: An unusable ``out_dir``.
+        OutputError: Another run holds the folder, or an output name is taken.
+    """
+    prepare_out_dir(out_dir)
+    with FolderLock(out_dir):
+        check_replaceable(out_dir, outputs)
+        yield
+
+
 class _Predictions:
     """``predictions.json``, rewritten atomically as inputs finish: after every input while it
     is small, at most once a second when large, and always on :meth:`flush`."""
@@ -263,8 +388,9 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
                 frame: Optional[int] = None, height: int = 250, width: int = 400,
                 save_coarse: bool = False, topk: int = 5, amp: str = 'auto',
                 channels_last: Union[str, bool] = 'auto',
-                skip_errors: bool = False, exposure: Union[str, float, Exposure] = 'auto',
-                save_float: bool = False, sensor: Optional[str] = None) -> List[Dict]:
+                skip_errors: bool = False, pad: Optional[str] = None,
+                exposure: Union[str, float, Exposure] = 'auto', save_float: bool = False,
+                sensor: Optional[str] = None) -> List[Dict]:
     """Reconstruct (and classify) each input; write PNGs and ``predictions.json`` atomically.
 
     Writes ``out_dir/<stem>.png`` (8-bit grey, the input's height and width: the refined image
@@ -291,61 +417,92 @@ def infer_files(model: torch.nn.Module, inputs: Sequence[str], out_dir: str,
             :mod:`spikeclip.fileio.sensors`) instead of ``height``/``width``.
         skip_errors (bool): An input that cannot be read (or whose output is not finite) gets
             an entry ``{'input': ..., 'error': message}`` and the next input is processed;
-            otherwise the first such error stops the run. Defaults to False.
+            otherwise the first such error stops the run. A failed write always stops it.
+            Defaults to False.
+        pad (str, optional): ``'reflect'``: a ``frame`` too close to an end for a full window
+            gets the recording mirrored there (as in video mode); None: such a frame is an
+            error. Each entry records the centre frame used (``frame``). Defaults to None.
 
     Returns:
         list[dict]: The entries of ``predictions.json``.
 
+    ``out_dir`` is locked for the run (a second run into it is refused), and files under the
+    names this run writes are replaced only where an earlier run wrote them
+    (:func:`check_replaceable`).
+
     Raises:
         SpikeCLIPError: A bad input (without ``skip_errors``), or an unusable ``out_dir``.
+        OutputError: A file not ours under an output name, another run in ``out_dir``, or a
+            failed write (``predictions.json`` then lists the inputs finished before it).
     """
+    if pad is not None and pad not in PAD_MODES:
+        raise ConfigError(f'--pad must be one of {PAD_MODES}, got {pad!r}')
     exposure = Exposure.parse(exposure)
-    prepare_out_dir(out_dir)
     stems = output_stems(inputs, save_coarse)
-    model, ctx = prepare_for_inference(model, amp=amp, channels_last=channels_last)
-    window = model.data_preprocessor.window
-    min_window = getattr(model.data_preprocessor, 'min_window', None)
-    names = list(getattr(model, 'class_names', []) or [])
-    predictions = _Predictions(osp.join(out_dir, PREDICTIONS))
-    predictions.flush()  # an older predictions.json never stays beside this run's images
-    try:
-        with ctx, cached_prompt_features(model):  # bf16/fp32 as chosen; prompts once
-            for path, stem in zip(inputs, stems):
-                try:
-                    entry = _infer_one(model, path, stem, out_dir, (window, min_window), names,
-                                       frame, height, width, save_coarse, topk, exposure,
-                                       save_float, sensor)
-                except SpikeCLIPError as e:
-                    if not skip_errors:
-                        raise
-                    entry = dict(input=path, error=str(e))
-                predictions.add(entry)
-    finally:
-        predictions.flush()
+    suffixes = ('.png', ) + (('_coarse.png', ) if save_coarse else ()) + \
+        (('.npy', ) if save_float else ())
+    outputs = [osp.join(out_dir, f'{stem}{suffix}') for stem in stems for suffix in suffixes]
+    with claimed_out_dir(out_dir, outputs):
+        model, ctx = prepare_for_inference(model, amp=amp, channels_last=channels_last)
+        window = model.data_preprocessor.window
+        min_window = getattr(model.data_preprocessor, 'min_window', None)
+        names = list(getattr(model, 'class_names', []) or [])
+        predictions = _Predictions(osp.join(out_dir, PREDICTIONS))
+        predictions.flush()  # an older predictions.json never stays beside this run's images
+        try:
+            with ctx, cached_prompt_features(model):  # bf16/fp32 as chosen; prompts once
+                for path, stem in zip(inputs, stems):
+                    try:
+                        entry = _infer_one(model, path, stem, out_dir, (window, min_window),
+                                           names, frame, height, width, save_coarse, topk, pad,
+                                           exposure, save_float, sensor)
+                    except SpikeCLIPError as e:
+                        if not skip_errors or isinstance(e, OutputError):
+                            raise
+                        entry = dict(input=path, error=str(e))
+                    predictions.add(entry)
+        finally:
+            predictions.flush()
     return predictions.entries
 
 
+def save_output_image(path: str, pixels: np.ndarray) -> None:
+    """:func:`~spikeclip.utils.atomic.atomic_save_image`, a failed write as an OutputError.
+
+    Raises:
+        OutputError: The file cannot be written (the message names it and why).
+    """
+    try:
+        atomic_save_image(path, pixels)
+    except OSError as e:
+        raise OutputError(f'{path}: cannot be written ({e.strerror or e}); the run stops '
+                          'here') from e
+
+
 def _infer_one(model, path, stem, out_dir, window, names, frame, height, width, save_coarse,
-               topk, exposure, save_float, sensor) -> dict:
+               topk, pad, exposure, save_float, sensor) -> dict:
     window, min_window = window
-    spikes = torch.from_numpy(load_window(path, window, frame, height, width, min_window,
-                                          sensor))
+    spikes, centre = _read_window(path, window, frame, height, width, pad, min_window, sensor)
+    spikes = torch.from_numpy(spikes)
     if window is not None and spikes.shape[0] < window:
         print_log(f'{path}: {spikes.shape[0]} frames, shorter than the model\'s {window}-frame '
                   'window: the model uses all of them', logger='current')
     data = model.data_preprocessor(dict(inputs=[spikes], data_samples=None))
     sample = to_float32(model(data['inputs'], None, mode='predict')[0])
     _check_finite(path, sample)
-    entry = dict(input=path, frames=int(spikes.shape[0]), image=osp.join(out_dir, f'{stem}.png'))
+    entry = dict(input=path, frames=int(spikes.shape[0]))
+    if centre is not None:  # the window's centre frame, given or chosen
+        entry.update(frame=centre, pad=pad)
+    entry['image'] = osp.join(out_dir, f'{stem}.png')
     gain = exposure.gain(lambda: [sample.pred_img])
     entry.update(exposure=str(exposure), gain=gain)
-    atomic_save_image(entry['image'], to_display(sample.pred_img, gain))
+    save_output_image(entry['image'], to_display(sample.pred_img, gain))
     if save_float:
         entry['float'] = osp.join(out_dir, f'{stem}.npy')
         save_rates(entry['float'], sample.pred_img)
     if save_coarse and 'pred_coarse' in sample:
         entry['coarse'] = osp.join(out_dir, f'{stem}_coarse.png')
-        atomic_save_image(entry['coarse'], to_display(sample.pred_coarse, gain))
+        save_output_image(entry['coarse'], to_display(sample.pred_coarse, gain))
     if 'pred_score' in sample and names:
         scores = sample.pred_score.float().cpu()
         top = scores.topk(min(topk, len(scores)))

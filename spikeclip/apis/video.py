@@ -40,27 +40,22 @@ import numpy as np
 import torch
 from torch import nn
 
-try:
-    import fcntl
-except ImportError:  # Windows: frame folders are not locked
-    fcntl = None
-
 from ..engine.fast_inference import cached_prompt_features, prepare_for_inference, to_float32
 from ..fileio import PAD_MODES, SpikeReader, WindowStream, valid_centres
-from ..fileio.mp4 import Mp4Writer
+from ..fileio.mp4 import Mp4Writer, check_fps
 from ..utils.atomic import (
+    FolderLock,
     atomic_open,
-    atomic_save_image,
     atomic_write_json,
+    open_append_nofollow,
     remove_stale_temporaries,
 )
-from ..utils.errors import ConfigError, SpikeCLIPError, SpikeFormatError
+from ..utils.errors import ConfigError, OutputError, SpikeCLIPError, SpikeFormatError
 from ..utils.exposure import Exposure, sample_positions, save_rates, to_display
-from .inference import PREDICTIONS, output_stems, prepare_out_dir
+from .inference import PREDICTIONS, claimed_out_dir, output_stems, save_output_image
 
 RUN_RECORD = 'run.json'
 _SCORES = '.scores'  # per-frame class probabilities, appended as frames finish
-_LOCK = '.lock'
 # tqdm's bar, always in frames per second (tqdm shows s/frame below one frame per second).
 _BAR = '{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_noinv_fmt}{postfix}]'
 
@@ -93,7 +88,9 @@ class FrameRange:
             return spec
         if isinstance(spec, range):
             return cls(spec.start, spec.stop, spec.step)._checked(str(spec))
-        m = re.fullmatch(r'\s*(\d*)\s*:\s*(\d*)\s*(?::\s*(\d+)\s*)?', str(spec))
+        # Signs are matched so that negative numbers get the error of their own below.
+        m = re.fullmatch(r'\s*((?:-?\d+)?)\s*:\s*((?:-?\d+)?)\s*(?::\s*(-?\d+)\s*)?',
+                         str(spec))
         if m is None:
             raise ConfigError(f'--frames {spec!r}: expected START:STOP[:STEP] with non-negative '
                               'integers, e.g. 1000:3000 or 1000:3000:10 (START or STOP may be '
@@ -106,7 +103,9 @@ class FrameRange:
             raise ConfigError(f'--frames {spec}: STEP must be at least 1, got {self.step}')
         if (self.start is not None and self.start < 0) or (self.stop is not None and
                                                            self.stop < 0):
-            raise ConfigError(f'--frames {spec}: frame indices cannot be negative')
+            raise ConfigError(f'--frames {spec}: frame indices cannot be negative (frames count '
+                              'from 0; leave START out for the first frame a full window fits '
+                              'around)')
         return self
 
     def __str__(self) -> str:
@@ -426,10 +425,10 @@ class _ScoreJournal:
     def __init__(self, folder: str, num_classes: int):
         self.path = osp.join(folder, _SCORES)
         self.dtype = np.dtype([('frame', '<i8'), ('probs', '<f4', (num_classes, ))])
-        size = osp.getsize(self.path) if osp.exists(self.path) else 0
+        self._file = open_append_nofollow(self.path)  # a planted symbolic link is refused
+        size = os.fstat(self._file.fileno()).st_size
         if size % self.dtype.itemsize:
-            os.truncate(self.path, size - size % self.dtype.itemsize)
-        self._file = open(self.path, 'ab')
+            self._file.truncate(size - size % self.dtype.itemsize)
 
     def append(self, frame: int, probs: np.ndarray) -> None:
         record = np.zeros(1, self.dtype)
@@ -446,38 +445,13 @@ class _ScoreJournal:
         mapped, read-only; None when there are none). A record cut short is ignored."""
         dtype = np.dtype([('frame', '<i8'), ('probs', '<f4', (num_classes, ))])
         path = osp.join(folder, _SCORES)
+        if osp.islink(path):  # never read another file's bytes into predictions.json
+            raise OutputError(f'{path}: is a symbolic link, which is not followed; remove it')
         count = (osp.getsize(path) if osp.exists(path) else 0) // dtype.itemsize
         if count == 0:
             return {}, None
         records = np.memmap(path, dtype=dtype, mode='r', shape=(count, ))
         return {int(f): i for i, f in enumerate(records['frame'])}, records
-
-
-class _FolderLock:
-    """An exclusive lock on a frame folder for the duration of a run (``flock`` on
-    ``<folder>/.lock``, released by the OS when the process dies), so that two runs never write
-    one folder and the hidden temporaries found there are known to be stale."""
-
-    def __init__(self, folder: str):
-        self.folder = folder
-        self._fd = None
-
-    def __enter__(self) -> '_FolderLock':
-        if fcntl is None:
-            return self
-        self._fd = os.open(osp.join(self.folder, _LOCK), os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._fd)
-            raise SpikeCLIPError(f'{self.folder} is being written by another run (tools/infer.py '
-                                 'with the same --out-dir); wait for it or choose another '
-                                 '--out-dir') from None
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # releases the lock
 
 
 class _Lazy:
@@ -489,7 +463,19 @@ class _Lazy:
 
 def write_predictions(path: str, entries: Sequence[dict]) -> None:
     """``json.dump(entries, indent=2)`` atomically, with each :class:`_Lazy` value written as a
-    list of one-line items streamed from its generator."""
+    list of one-line items streamed from its generator.
+
+    Raises:
+        OutputError: The file cannot be written (the previous one stays).
+    """
+    try:
+        _write_predictions(path, entries)
+    except OSError as e:
+        raise OutputError(f'{path}: cannot be written ({e.strerror or e}); the frames written '
+                          'are kept: free space and rerun the same command to continue') from e
+
+
+def _write_predictions(path: str, entries: Sequence[dict]) -> None:
     with atomic_open(path, 'w') as f:
         f.write('[')
         for i, entry in enumerate(entries):
@@ -577,11 +563,14 @@ class _RecordingJob:
         with SpikeReader(self.path, self.height, self.width, self.sensor) as reader:
             self.centres = self.frame_range.resolve(reader, self.engine.window, self.pad)
             self.digits = max(6, len(str(reader.num_frames - 1)))
+            if osp.islink(self.folder):  # frames are never written through a planted link
+                raise OutputError(f'{self.folder} is a symbolic link, which is not followed; '
+                                  'remove it or choose another --out-dir')
             try:
                 os.makedirs(self.folder, exist_ok=True)
             except OSError as e:
                 raise SpikeCLIPError(f'{self.folder} cannot be created: {e.strerror}') from e
-            with _FolderLock(self.folder):
+            with FolderLock(self.folder):
                 remove_stale_temporaries(self.folder)  # ours alone, under the lock
                 if self.video:
                     remove_stale_temporaries(osp.dirname(osp.abspath(self.video)),
@@ -673,14 +662,18 @@ class _RecordingJob:
                     mp4.write(np.asarray(im))
                 return
             pixels = to_display(item.image, self.gain)
-            atomic_save_image(self.image_path(item.index), pixels)
+            save_output_image(self.image_path(item.index), pixels)
             if self.save_float:
                 save_rates(self.image_path(item.index, ext='.npy'), item.image)
             if self.save_coarse and item.coarse is not None:
-                atomic_save_image(self.image_path(item.index, '_coarse'),
+                save_output_image(self.image_path(item.index, '_coarse'),
                                   to_display(item.coarse, self.gain))
             if journal is not None:  # after the PNGs: a frame with a record is complete
-                journal.append(item.index, item.scores)
+                try:
+                    journal.append(item.index, item.scores)
+                except OSError as e:
+                    raise OutputError(f'{journal.path}: cannot be written ({e.strerror or e}); '
+                                      'the run stops here') from e
             if mp4 is not None:
                 mp4.write(pixels)
             bar.update(1)
@@ -791,8 +784,12 @@ def infer_recordings(model: nn.Module, inputs: Sequence[str], out_dir: str,
 
     Resumable: PNGs are written atomically, and a frame counts as done once its PNGs and (when
     classifying) its probabilities are on disk; rerunning the same call after a kill or Ctrl-C
-    skips the finished batches and gives the same files as an unbroken run. A frame folder is
-    locked while a run writes it.
+    skips the finished batches and gives the same files as an unbroken run. ``out_dir`` and each
+    frame folder are locked while a run writes them, and a file under a name the run writes is
+    replaced only where an earlier run wrote it
+    (:func:`~spikeclip.apis.inference.check_replaceable`).
+    A failed write (a full disk, an encoder that fails) ends the run; ``predictions.json`` then
+    lists the frames written.
 
     Args:
         frames (str | range | FrameRange, optional): ``'START:STOP[:STEP]'``; None: every frame
@@ -817,6 +814,8 @@ def infer_recordings(model: nn.Module, inputs: Sequence[str], out_dir: str,
     Raises:
         SpikeCLIPError: A bad input (without ``skip_errors``) or range, an unusable ``out_dir``,
             or a frame folder holding frames of another run.
+        OutputError: A failed write, another run in ``out_dir``, a file not ours under an output
+            name, or a ``video`` path that is a folder (checked before any frame).
         ConfigError: Bad arguments.
     """
     _check_batch(batch_size, pad)
@@ -829,35 +828,38 @@ def infer_recordings(model: nn.Module, inputs: Sequence[str], out_dir: str,
             raise ConfigError(f'--video {video} names one file but there are {len(inputs)} '
                               'inputs; give --video without a file name for '
                               '<out-dir>/<stem>.mp4 per input')
-    if not fps > 0:
-        raise ConfigError(f'--fps must be positive, got {fps!r}')
-    fps = float(fps)
-    prepare_out_dir(out_dir)
+    fps = check_fps(fps)
     stems = output_stems(inputs, suffixes=('', '.mp4') if video is True else ('', ))
-    engine = _Engine(model, amp, channels_last)
-    batch_size, overlap = engine.settings(batch_size, overlap)
-    entries: List[dict] = []
-    predictions = osp.join(out_dir, PREDICTIONS)
-    write_predictions(predictions, entries)  # an older file never stays beside this run's frames
-    try:
-        with engine:
-            for path, stem in zip(inputs, stems):
-                target = video if isinstance(video, str) else \
-                    osp.join(out_dir, f'{stem}.mp4') if video else None
-                job = _RecordingJob(engine, path, osp.join(out_dir, stem), frame_range, target,
-                                    fps, batch_size, pad, height, width, save_coarse, topk,
-                                    progress, overlap, exposure, save_float, sensor)
-                try:
-                    entries.append(job.run())
-                except BaseException as e:
-                    # The frames written so far are listed (complete: false) with the error.
-                    entry = job.entry(complete=False) if job.started else dict(input=path)
-                    if isinstance(e, SpikeCLIPError):
-                        entry['error'] = str(e)
-                    entries.append(entry)
-                    if not (skip_errors and isinstance(e, SpikeCLIPError)):
-                        raise
-                write_predictions(predictions, entries)
-    finally:
-        write_predictions(predictions, entries)
+    targets = [video if isinstance(video, str) else
+               osp.join(out_dir, f'{stem}.mp4') if video else None for stem in stems]
+    for target in targets:  # checked before any frame is computed
+        if target is not None and osp.isdir(target):
+            raise OutputError(f'--video {target} is an existing folder; name a .mp4 file')
+    with claimed_out_dir(out_dir, [t for t in targets if t is not None]):
+        engine = _Engine(model, amp, channels_last)
+        batch_size, overlap = engine.settings(batch_size, overlap)
+        entries: List[dict] = []
+        predictions = osp.join(out_dir, PREDICTIONS)
+        write_predictions(predictions, entries)  # an older file never stays beside new frames
+        try:
+            with engine:
+                for path, stem, target in zip(inputs, stems, targets):
+                    job = _RecordingJob(engine, path, osp.join(out_dir, stem), frame_range,
+                                        target, fps, batch_size, pad, height, width,
+                                        save_coarse, topk, progress, overlap, exposure,
+                                        save_float, sensor)
+                    try:
+                        entries.append(job.run())
+                    except BaseException as e:
+                        # The frames written so far are listed (complete: false), the error too.
+                        entry = job.entry(complete=False) if job.started else dict(input=path)
+                        if isinstance(e, SpikeCLIPError):
+                            entry['error'] = str(e)
+                        entries.append(entry)
+                        if not (skip_errors and isinstance(e, SpikeCLIPError)
+                                and not isinstance(e, OutputError)):
+                            raise
+                    write_predictions(predictions, entries)
+        finally:
+            write_predictions(predictions, entries)
     return entries

@@ -37,6 +37,7 @@ from torch import nn
 from ..apis.inference import init_model
 from ..engine.fast_inference import malloc_tuned, native_bf16, prepare_for_inference, to_float32
 from ..fileio import check_frame_size, frame_bytes, read_dat, write_dat
+from ..pretrained import is_pretrained_name, pretrained_path
 from ..registry import MODELS
 from ..utils.device import (
     NvmlReader,
@@ -83,7 +84,9 @@ def build_benchmark_model(source: str, device: str = 'cpu',
                           'its own; benchmark the checkpoint (e.g. combined_model.pth) instead')
     for field in CHECKPOINT_FIELDS:
         path = model_cfg.get(field)
-        if path is not None and not osp.isfile(path):
+        if is_pretrained_name(path):  # a shipped model (pretrained:real): its file, or an error
+            pretrained_path(path)
+        elif path is not None and not osp.isfile(path):
             raise ConfigError(
                 f'{source}: model.{field} names {path!r}, which does not exist. A stage-2/3 '
                 'config builds on the earlier stages\' checkpoints: train them first, benchmark '

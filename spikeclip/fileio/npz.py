@@ -4,6 +4,7 @@ Each file holds ``spk`` (``[T, H, W]`` uint8 0/1, ``[200, 250, 250]`` in the rel
 ``label`` (int) and ``label_name`` (str).
 """
 import io
+import math
 import zipfile
 from typing import NamedTuple, Optional
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from ..utils.atomic import atomic_write_bytes
 from ..utils.errors import SpikeFormatError
-from .dat import check_regular_file, check_spike_array
+from .dat import MAX_SIDE, check_regular_file, check_spike_array
 
 
 class SpikeRecord(NamedTuple):
@@ -26,6 +27,10 @@ class SpikeRecord(NamedTuple):
 _CHUNK = 1 << 22
 # ``label`` / ``label_name`` members larger than this are refused without reading them.
 _MAX_SMALL_MEMBER = 1 << 16
+# The most uncompressed bytes per compressed byte a member may declare. Deflate (what
+# ``np.savez_compressed`` writes) cannot exceed about 1032:1 (a recording of zeros comes close);
+# a header declaring more than this lies about its size. A stored member holds what it declares.
+MAX_COMPRESSION_RATIO = 1100
 
 
 def _read_header(f, path: str, key: str):
@@ -54,37 +59,64 @@ class _Member:
             raise SpikeFormatError(f'{path}: "{key}" holds Python objects, which are refused '
                                    '(loading them would unpickle code); save plain numeric '
                                    'arrays')
+        if key == 'spk':
+            _check_spk_shape(path, self.shape)
         self.offset = self.f.tell()
-        declared = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        # Python integers: a product of huge sides must not wrap around to a plausible size.
+        declared = math.prod(int(s) for s in self.shape) * self.dtype.itemsize
         if declared != self.info.file_size - self.offset:
             raise SpikeFormatError(
                 f'{path}: "{key}" declares shape {self.shape} ({declared} bytes of '
                 f'{self.dtype}) but holds {self.info.file_size - self.offset} bytes; the file is '
                 'corrupt or truncated')
+        ratio = 1 if self.info.compress_type == zipfile.ZIP_STORED else MAX_COMPRESSION_RATIO
+        if self.info.file_size > ratio * max(self.info.compress_size, 1):
+            raise SpikeFormatError(
+                f'{path}: "{key}" declares {self.info.file_size} bytes (shape {self.shape}) '
+                f'from {self.info.compress_size} bytes on disk, more than '
+                f'{"storing" if ratio == 1 else "compression"} can give ({ratio}:1 at most); '
+                'the file is corrupt')
 
     def read(self, start: int = 0, count: Optional[int] = None) -> np.ndarray:
-        """Items ``[start, start + count)`` along the first axis, reading no others (a
-        Fortran-ordered array, rare, is read whole)."""
+        """Items ``[start, start + count)`` along the first axis, reading no others (of a
+        Fortran-ordered array, rare, the whole member is decompressed, piece by piece, keeping
+        only those items)."""
         frames = self.shape[0] if self.shape else 1
         count = frames - start if count is None else count
-        if self.fortran:
-            full = self._bytes(0, self.info.file_size - self.offset)
-            return np.frombuffer(full, self.dtype).reshape(self.shape, order='F')[
-                start:start + count].copy()
-        item = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        if self.fortran and len(self.shape) > 1:
+            return self._read_fortran(start, count)
+        item = math.prod(int(s) for s in self.shape[1:]) * self.dtype.itemsize
         data = self._bytes(start * item, count * item)
         return np.frombuffer(data, self.dtype).reshape((count, ) + tuple(self.shape[1:]))
 
-    def _bytes(self, skip: int, size: int) -> bytearray:
-        self.f.seek(self.offset + skip)  # compressed members decompress forward, chunk by chunk
-        out = bytearray(size)
-        view, done = memoryview(out), 0
-        while done < size:
-            got = self.f.readinto(view[done:done + _CHUNK])
+    def _read_fortran(self, start: int, count: int) -> np.ndarray:
+        """Items ``[start, start + count)`` of a Fortran-ordered array: the first axis varies
+        fastest, so every element at flat position ``e`` belongs to item ``e % shape[0]``."""
+        frames, rest = int(self.shape[0]), tuple(int(s) for s in self.shape[1:])
+        self.f.seek(self.offset)
+        step = max(1, (_CHUNK // 4) // self.dtype.itemsize)  # elements per piece
+        total, parts = frames * math.prod(rest), []
+        for first in range(0, total, step):
+            n = min(step, total - first)
+            piece = np.frombuffer(self._bytes(None, n * self.dtype.itemsize), self.dtype)
+            t = np.arange(first, first + n, dtype=np.int64) % frames
+            parts.append(piece[(t >= start) & (t < start + count)])
+        flat = np.concatenate(parts) if parts else np.empty(0, self.dtype)
+        # flat runs over the other axes in Fortran order, then the kept items
+        return np.ascontiguousarray(flat.reshape((count, ) + rest, order='F'))
+
+    def _bytes(self, skip: Optional[int], size: int) -> bytearray:
+        """``size`` bytes from ``skip`` past the header (None: where the last read stopped).
+        The buffer grows as data arrives, never to a declared size the member does not hold."""
+        if skip is not None:  # compressed members decompress forward, chunk by chunk
+            self.f.seek(self.offset + skip)
+        out = bytearray()
+        while len(out) < size:
+            got = self.f.read(min(_CHUNK, size - len(out)))
             if not got:
                 raise SpikeFormatError(f'{self.path}: "{self.key}" ends early; the file is '
                                        'truncated')
-            done += got
+            out += got
         return out
 
     def read_small(self) -> np.ndarray:
@@ -119,11 +151,17 @@ def _spk_member(zf: zipfile.ZipFile, path: str) -> _Member:
     keys = sorted(n[:-4] for n in zf.namelist() if n.endswith('.npy'))
     if 'spk' not in keys:
         raise SpikeFormatError(f'{path}: no "spk" array (keys found: {keys})')
-    member = _Member(zf, path, 'spk')
-    if len(member.shape) != 3 or min(member.shape) == 0:
+    return _Member(zf, path, 'spk')
+
+
+def _check_spk_shape(path: str, shape: tuple) -> None:
+    """``[T, H, W]`` with sides within the limit of ``.dat`` frames, before sizes are checked."""
+    if len(shape) != 3 or min(shape) == 0:
         raise SpikeFormatError(f'{path}: "spk": expected spikes of shape [T, H, W] with T, H, W '
-                               f'> 0, got shape {tuple(member.shape)}')
-    return member
+                               f'> 0, got shape {tuple(shape)}')
+    if max(shape[1:]) > MAX_SIDE:
+        raise SpikeFormatError(f'{path}: "spk" declares frames of {shape[1]}x{shape[2]}, out of '
+                               f'range: both sides must be at most {MAX_SIDE}')
 
 
 def read_npz(path: str, require_label: bool = True, start: int = 0,

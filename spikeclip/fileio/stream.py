@@ -32,8 +32,8 @@ class SpikeReader:
 
     The recording's length is checked from the file's size (``.dat``) or the ``spk`` header
     (``.npz``) when it is opened. Reads should move forward: a ``.npz`` member (compressed) is
-    decompressed from its start again for a read before the previous one (a Fortran-ordered
-    ``spk`` array, rare, is read whole at the first read).
+    decompressed from its start again for a read before the previous one; a Fortran-ordered
+    ``spk`` array, rare, is refused (every frame of it is spread over the whole member).
 
     Args:
         path (str): A ``.dat`` or ``.npz`` file.
@@ -73,6 +73,12 @@ class SpikeReader:
             self._zip = _open_npz(path)
             try:
                 self._member = _spk_member(self._zip, path)
+                if self._member.fortran:
+                    # Every frame's pixels are spread over the whole member: each read would
+                    # decompress all of it again.
+                    raise SpikeFormatError(
+                        f'{path}: "spk" is stored in Fortran order, which cannot be read frame '
+                        'by frame; save it in C order (np.ascontiguousarray(spk))')
             except BaseException:
                 self._zip.close()
                 raise

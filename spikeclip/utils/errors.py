@@ -20,3 +20,8 @@ class ConfigError(SpikeCLIPError, ValueError):
 
 class NonFiniteLossError(SpikeCLIPError, FloatingPointError):
     """A loss term became NaN or Inf; training stops before the optimiser step."""
+
+
+class OutputError(SpikeCLIPError):
+    """An output cannot be written (a full disk, a file-size limit), or would replace a file that
+    the toolkit did not write; ends a run even where bad inputs are skipped."""

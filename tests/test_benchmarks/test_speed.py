@@ -149,6 +149,13 @@ def test_configs_that_need_checkpoints_are_clear_errors(tmp_path):
         build_benchmark_model(str(tmp_path / 'nope.py'))
 
 
+def test_a_config_on_a_shipped_stage_builds(tiny_clip_file):
+    # configs/prompt_real.py builds on coarse_checkpoint='pretrained:real', a shipped model
+    model = build_benchmark_model(f'{REPO_ROOT}/configs/prompt_real.py', cfg_options={
+        'model.clip.pretrained': tiny_clip_file, 'model.clip.arch': 'spikeclip-tiny'})
+    assert type(model).__name__ == 'PromptModel'
+
+
 @pytest.mark.parametrize('shape', [(5, 7, 9), (3, 32, 48)])
 @pytest.mark.parametrize('flip', [True, False])
 def test_per_frame_reference_decoder_matches_read_dat(tmp_path, shape, flip):

@@ -70,15 +70,15 @@ PLUGINS = {
 
         from spikeclip.apis import inference
 
-        _load_window = inference.load_window
+        _read_window = inference._read_window
 
 
-        def slow_load_window(*args, **kwargs):
+        def slow_read_window(*args, **kwargs):
             time.sleep(1.0)
-            return _load_window(*args, **kwargs)
+            return _read_window(*args, **kwargs)
 
 
-        inference.load_window = slow_load_window
+        inference._read_window = slow_read_window
         ''',
 }
 

@@ -1,6 +1,7 @@
 """Outputs are never half-written: a save that dies leaves the previous file intact."""
 import errno
 import os
+import os.path as osp
 import signal
 import subprocess
 import sys
@@ -20,7 +21,12 @@ from spikeclip.engine.atomic_backend import AtomicLocalBackend, install_atomic_b
 from spikeclip.engine.runner import remove_stale_temporaries
 from spikeclip.fileio import write_dat, write_npz
 from spikeclip.testing import REPO_ROOT
-from spikeclip.utils.atomic import atomic_save_image, atomic_torch_save, atomic_write_json
+from spikeclip.utils.atomic import (
+    atomic_open,
+    atomic_save_image,
+    atomic_torch_save,
+    atomic_write_json,
+)
 from spikeclip.utils.checkpoint import load_checkpoint_file
 
 
@@ -164,3 +170,22 @@ def test_a_training_run_leaves_no_temporaries(coarse_runs):
     for name in ('reference', 'resumed'):
         hidden = [p.name for p in coarse_runs[name].iterdir() if p.name.startswith('.')]
         assert hidden == [], name
+
+
+def test_only_the_toolkits_own_temporaries_are_removed(tmp_path):
+    # Hidden .tmp files of other programs match "<.name>.<8 characters>.tmp" too; they are
+    # never ours to delete, however old.
+    others = ['.budget.xlsx.backup01.tmp', '.notes.txt.abcdefgh.tmp', '.x.12345678.tmp']
+    for name in others:
+        (tmp_path / name).write_bytes(b'not ours')
+        os.utime(tmp_path / name, (time.time() - 3600, time.time() - 3600))
+    with pytest.raises(RuntimeError):
+        with atomic_open(tmp_path / 'out.json', 'w') as f:
+            f.write('{')
+            ours, = set(os.listdir(tmp_path)) - set(others)
+            raise RuntimeError('killed')
+    assert not osp.exists(tmp_path / ours)  # an exception cleans up; a kill leaves it:
+    left = tmp_path / ours
+    left.write_bytes(b'half')
+    assert remove_stale_temporaries(str(tmp_path)) == [str(left)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(others)

@@ -1,6 +1,10 @@
 """Property-based tests of the spike readers: round trips of any size, and random or damaged
 files either decode or raise the toolkit's own error."""
 import io
+import math
+import os
+import struct
+import tracemalloc
 import zipfile
 
 import numpy as np
@@ -10,7 +14,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from spikeclip.fileio import (
+    SpikeReader,
     frame_bytes,
+    npz_num_frames,
     read_dat,
     read_npz,
     read_spikes,
@@ -153,3 +159,103 @@ def test_read_spikes_by_extension(scratch, data, ext):
         assert ext == '.DAT' or 'unknown spike file type' in str(e)
         return
     assert ext == '.DAT' and _is_spikes(record.spikes, (len(data) // 2, 4, 4))
+
+
+def npz_with_header(path, shape, payload: bytes, fortran=False, descr='|u1', lie=False,
+                    method=zipfile.ZIP_DEFLATED):
+    """A ``.npz`` whose ``spk.npy`` has the header of ``shape`` over ``payload`` bytes; with
+    ``lie``, the zip's size fields claim the declared size (what a hand-made file can do)."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, dict(descr=descr, fortran_order=fortran,
+                                                      shape=tuple(shape)))
+    member = header.getvalue() + payload
+    with zipfile.ZipFile(path, 'w', method) as zf:
+        zf.writestr('spk.npy', member)
+    if lie:
+        declared = len(header.getvalue()) + math.prod(shape) * np.dtype(descr).itemsize
+        data = bytearray(open(path, 'rb').read())
+        central = struct.unpack('<I', data[-6:-2])[0]  # end record: central directory offset
+        for field in (22, central + 24):  # uncompressed size: local header, central directory
+            data[field:field + 4] = struct.pack('<I', declared)
+        with open(path, 'wb') as f:
+            f.write(data)
+    return str(path)
+
+
+def peak_traced(fn):
+    """``(result or the SpikeCLIPError raised, peak bytes traced by tracemalloc)``; NumPy
+    arrays, bytes and bytearrays are all traced."""
+    tracemalloc.start()
+    try:
+        try:
+            result = fn()
+        except SpikeCLIPError as e:
+            result = e
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+sides = st.one_of(st.integers(0, 6), st.integers(0, 2**40))
+
+
+@FUZZ
+@given(data=st.data(), shape=st.lists(sides, max_size=4) | st.tuples(sides, sides, sides),
+       fortran=st.booleans(), descr=st.sampled_from(['|u1', '<f8', '|b1', '>i2']),
+       lie=st.booleans(), method=st.sampled_from([zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED]))
+def test_npz_headers_cost_what_the_file_holds(scratch, data, shape, fortran, descr, lie,
+                                              method):
+    # Any header: a small file never costs more memory than its data, whatever it declares.
+    declared = math.prod(shape) * np.dtype(descr).itemsize
+    lie = lie and declared < 2**28  # the zip32 size fields; a lie above that is refused anyway
+    size = declared if declared <= 4096 and not lie else data.draw(st.integers(0, 4096))
+    payload = np.random.default_rng(size).integers(0, 2, size, dtype=np.uint8).tobytes()
+    path = npz_with_header(scratch / 'header.npz', shape, payload, fortran, descr, lie, method)
+
+    def read():
+        frames = npz_num_frames(path)
+        with SpikeReader(path) as reader:
+            reader.read(0, min(frames, 3))
+        return read_npz(path, require_label=False, start=frames // 2,
+                        num_frames=min(frames - frames // 2, 3))
+
+    result, peak = peak_traced(read)
+    if isinstance(result, SpikeCLIPError):
+        assert 'header.npz' in str(result)
+    else:
+        assert _is_spikes(result.spikes) and not lie
+    assert peak < 32 * 2**20, peak
+
+
+def test_a_header_that_claims_more_than_compression_gives_is_refused(scratch):
+    path = npz_with_header(scratch / 'claims.npz', (50, 4096, 4096), b'\0' * 64, lie=True)
+    assert os.path.getsize(path) < 400
+    result, peak = peak_traced(lambda: read_npz(path, require_label=False, num_frames=41))
+    assert isinstance(result, SpikeFormatError)
+    assert f'{path}: "spk" declares 838860928 bytes (shape (50, 4096, 4096)) from ' in str(result)
+    assert 'more than compression can give (1100:1 at most); the file is corrupt' in str(result)
+    assert peak < 2**20
+    path = npz_with_header(scratch / 'stored.npz', (50, 64, 64), b'\0' * 64, lie=True,
+                           method=zipfile.ZIP_STORED)
+    with pytest.raises(SpikeFormatError, match='more than storing can give'):
+        npz_num_frames(path)
+
+
+@pytest.mark.parametrize('shape', [(50, 8192, 8192), (4, 30000, 30000)])
+def test_npz_frames_are_bounded_like_dat_frames(scratch, shape):
+    path = npz_with_header(scratch / 'wide.npz', shape, bytes(5000))
+    for read in (lambda: npz_num_frames(path), lambda: SpikeReader(path),
+                 lambda: read_npz(path, require_label=False)):
+        with pytest.raises(SpikeFormatError) as e:
+            read()
+        assert str(e.value) == (f'{path}: "spk" declares frames of {shape[1]}x{shape[2]}, out '
+                                'of range: both sides must be at most 4096')
+
+
+def test_a_member_shorter_than_its_header_is_never_preallocated(scratch):
+    # 1 MB of spikes (about 150 kB compressed) under a header of 100 MB, within the ratio limit
+    spikes = np.random.default_rng(0).integers(0, 2, 2**20, dtype=np.uint8).tobytes()
+    path = npz_with_header(scratch / 'short.npz', (1000, 250, 400), spikes, lie=True)
+    result, peak = peak_traced(lambda: read_npz(path, require_label=False, num_frames=1000))
+    assert isinstance(result, SpikeFormatError) and 'short.npz' in str(result)
+    assert peak < 16 * 2**20, peak  # the 100 MB declared were never allocated

@@ -50,7 +50,7 @@ def test_inputs_with_colliding_names_get_their_own_outputs(trained_stages, tmp_p
     written = [e[k] for e in entries for k in ('image', 'coarse')]
     assert len(set(written)) == len(written) == 12
     assert sorted(os.listdir(out)) == sorted([osp.basename(p) for p in written] +
-                                             ['predictions.json'])
+                                             ['predictions.json', '.spikeclip.lock'])
     # Each file holds its own input's result: the same as inferring that input alone.
     model = init_model(trained_stages['refine'], device='cpu')
     for i, (path, entry) in enumerate(zip(inputs, entries)):

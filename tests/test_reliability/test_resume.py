@@ -73,7 +73,8 @@ def test_resume_survives_a_torn_pointer_and_a_truncated_checkpoint(tmp_path):
 
 def test_prepare_resume_takes_the_seed_and_cleans_temporaries(tmp_path):
     _fake_checkpoint(tmp_path / 'epoch_1.pth', 1)
-    stale = tmp_path / '.epoch_2.pth.ab1_x9z2.tmp'  # left by a save killed before its rename
+    # left by a save killed before its rename
+    stale = tmp_path / '.epoch_2.pth.spikeclip-ab1_x9z2.tmp'
     stale.write_bytes(b'half a checkpoint')
     keep = tmp_path / 'notes.tmp'
     keep.write_text('not ours')

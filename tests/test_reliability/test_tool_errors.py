@@ -151,10 +151,10 @@ def test_a_long_file_name_and_stale_temporaries(trained_stages, files, tmp_path,
                                                run_tool_here):
     out = tmp_path / 'out'
     out.mkdir()
-    stale = out / '.old.png.a1b2c3d4.tmp'  # left by a killed run an hour ago
+    stale = out / '.old.png.spikeclip-a1b2c3d4.tmp'  # left by a killed run an hour ago
     stale.write_bytes(b'half')
     os.utime(stale, (time.time() - 3600, time.time() - 3600))
-    fresh = out / '.new.png.e5f6g7h8.tmp'  # another run's, being written now
+    fresh = out / '.new.png.spikeclip-e5f6g7h8.tmp'  # another run's, being written now
     fresh.write_bytes(b'half')
     long = files / (('x' * 240) + '.dat')
     code, _, err = run_tool_here('infer', trained_stages['refine'], long, '--out-dir', out,
