@@ -267,3 +267,13 @@ def test_python_api_refuses_it_too(trained_stages, tmp_path):
     with pytest.raises(CheckpointError, match=r"meta\.spikeclip\.model\.type='subprocess\.Popen'"):
         init_model(path, device='cpu')
     assert not marker.exists()
+
+
+def test_the_refusal_names_the_registered_kinds_in_good_english():
+    from spikeclip.models.stages.stored_config import check_stored_model_cfg
+    from spikeclip.utils.errors import CheckpointError
+    cfg = dict(type='CoarseModel', encoder=dict(type='TFP'),
+               losses=[dict(type='os.system')])
+    with pytest.raises(CheckpointError, match=r'registered losses: ') as e:
+        check_stored_model_cfg(cfg, 'x.pth')
+    assert 'losss' not in str(e.value)

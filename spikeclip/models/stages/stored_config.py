@@ -191,6 +191,10 @@ def _check_plain(value: Any, source: str, where: str) -> None:
         raise _refuse(source, where, f'holds a {type(value).__name__}, not a plain config value')
 
 
+def _plural(title: str) -> str:
+    return title + ('es' if title.endswith('s') else 's')  # 'losses', not 'losss'
+
+
 def _check_type(cfg: Any, kind: tuple, source: str, where: str) -> None:
     """``cfg`` is a dict whose ``type`` is a plain name registered for ``kind``."""
     registry, base, title = kind
@@ -210,7 +214,7 @@ def _check_type(cfg: Any, kind: tuple, source: str, where: str) -> None:
     if not _PLAIN_NAME.match(name):
         raise _refuse(source, f'{where}.type={name!r}',
                       f'is not a plain registered name (a dotted or scoped name would make '
-                      f'MMEngine import code); registered {title}s: {known}')
+                      f'MMEngine import code); registered {_plural(title)}: {known}')
     cls = _registered(registry, name)
     if cls is None or (base is not None and not (isinstance(cls, type) and issubclass(cls, base))):
         raise _refuse(source, f'{where}.type={name!r}',
