@@ -209,17 +209,19 @@ class _ClassDeclarations:
         """
         module, name = qualname.rsplit('.', 1)
         code = self._code(module)
-        found = re.search(rf'^class {name}\((\w*)\):\n((?:[ \t]+.*\n?|\n)*)', code, re.M)
+        # Unambiguous patterns (one way to match each line): linear time on any text.
+        found = re.search(rf'^class {name}\((\w*)\):\n((?:[ \t][^\n]*\n|\n)*)', code + '\n',
+                          re.M)
         if found is None:
             raise _Refused(f'its code declares no class {qualname}')
         body = found.group(2)
-        if re.search(r'^\s+def __setstate__\(', body, re.M):
+        if re.search(r'^[ \t]+def __setstate__\(', body, re.M):
             raise _Refused(f'{qualname} defines __setstate__ (code that would run while loading)')
         if found.group(1) != 'Module':
             return None
         lists = []
         for field in ('__parameters__', '__buffers__'):
-            line = re.search(rf'^\s+{field} = \[(.*)\]\s*$', body, re.M)
+            line = re.search(rf'^[ \t]+{field} = \[([^\n]*)\][ \t]*$', body, re.M)
             if line is None:
                 raise _Refused(f'the code of {qualname} has no {field}')
             lists.append(re.findall(r'"([^"]*)"', line.group(1)))
