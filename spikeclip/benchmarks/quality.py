@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from ..evaluation.intervals import bootstrap_ci
 from ..evaluation.metrics import BRISQUE, NIQE
 from ..evaluation.metrics.image_quality import _FUNCS
 from ..evaluation.metrics.no_reference import grey_image
@@ -334,6 +335,23 @@ def format_table(results: Dict[str, dict]) -> str:
             row += f'{v["psnr"] - base:>+10.2f}/{v["ssim"] - base_ssim:+.3f}' if v else \
                 f'{"-":>18}'
         lines.append(f'{("margin " + m)[:width - 1]:<{width}}{row}')
+    # A test set of a few dozen recordings: the PSNR margins with their 95 % intervals (paired
+    # bootstrap over the recordings of the set).
+    lines.append(f'{"PSNR margin, 95 % interval":<{width}}')
+    for m in methods:
+        if m in ('TFP (best window)', 'TFI'):
+            continue
+        cells = ''
+        for s in sets:
+            v, r = get(results[s], m), results[s]
+            base = max((get(r, 'TFP (best window)'), r['methods']['TFI']),
+                       key=lambda b: b['psnr'])
+            if not v or len(v.get('per_sample_psnr', ())) != len(base['per_sample_psnr']):
+                cells += f'{"-":>18}'
+                continue
+            low, high = bootstrap_ci(np.subtract(v['per_sample_psnr'], base['per_sample_psnr']))
+            cells += f'{f"[{low:+.2f}, {high:+.2f}]":>18}'
+        lines.append(f'{m:<{width}}{cells}')
     # Detail: how far the gradients (edges, texture) differ from the reference's; a smoothed
     # texture scores high even where PSNR is good.
     lines.append(f'{"GMSD (detail, lower is better)":<{width}}')

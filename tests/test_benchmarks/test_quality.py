@@ -92,6 +92,14 @@ def test_every_method_scored_with_a_fitted_gain(small_set, tmp_path):
         w['psnr'] for w in r['tfp_windows'].values())
     table = format_table({'fast': r})
     assert 'TFP (best window)' in table and 'margin a' in table
+    # the margins' 95 % intervals: paired over the recordings, around the margin itself
+    lines = table.splitlines()
+    start = lines.index(next(t for t in lines if t.startswith('PSNR margin, 95 % interval')))
+    row = next(t for t in lines[start:] if t.startswith('a '))
+    low, high = (float(v) for v in row.split('[')[1].rstrip(']').split(','))
+    tfp, tfi = m[f'TFP (best: {best} frames)'], m['TFI']
+    margin = m['a']['psnr'] - max(tfp['psnr'], tfi['psnr'])
+    assert low - 0.01 <= margin <= high + 0.01
     grid = save_grid({'fast': r}, str(tmp_path / 'grid.png'))
     with Image.open(grid) as im:
         assert im.size == (5 * 256, 192 + 28 + 4)  # TFP, TFI, a, b, reference; 24x32 -> 192x256
