@@ -2,7 +2,6 @@
 import contextlib
 import hashlib
 import json
-import os
 import os.path as osp
 import time
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -45,6 +44,7 @@ from ..utils.errors import (
     SpikeFormatError,
 )
 from ..utils.exposure import Exposure, save_rates, to_display
+from ..utils.paths import ensure_output_dir
 
 
 def _model_options(cfg_options: Optional[dict], checkpoint: str) -> dict:
@@ -281,14 +281,7 @@ def prepare_out_dir(out_dir: str) -> None:
     Raises:
         SpikeCLIPError: ``out_dir`` is a file, or cannot be created or written to.
     """
-    if osp.exists(out_dir) and not osp.isdir(out_dir):
-        raise SpikeCLIPError(f'--out-dir {out_dir} is a file, not a folder')
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-    except OSError as e:
-        raise SpikeCLIPError(f'--out-dir {out_dir} cannot be created: {e.strerror}') from e
-    if not os.access(out_dir, os.W_OK | os.X_OK):
-        raise SpikeCLIPError(f'--out-dir {out_dir} is not writable (permission denied)')
+    ensure_output_dir(out_dir, '--out-dir')
     remove_stale_temporaries(out_dir, min_age=60)
 
 
